@@ -1,0 +1,106 @@
+"""Engine, sessions, the unit of work and migrations.
+
+Only adapters (one MLLP message, one HTTP write, one batch chunk) open a unit of work; services
+take a ``Session`` and never commit.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+_sqlite_write_locks: dict[str, threading.RLock] = {}
+_locks_guard = threading.Lock()
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for plain ``postgresql://`` URLs."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    url = normalise_url(url)
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def _write_lock(engine: Engine) -> threading.RLock:
+    key = str(engine.url)
+    with _locks_guard:
+        return _sqlite_write_locks.setdefault(key, threading.RLock())
+
+
+@contextmanager
+def unit_of_work(factory: sessionmaker[Session], *, write: bool = True) -> Iterator[Session]:
+    """One transaction: commits on normal exit, rolls back on an exception.
+
+    SQLite allows one writer at a time, so write units on SQLite are serialised in-process (a second
+    process still waits on the database lock through ``busy_timeout``).
+    """
+    engine = factory.kw["bind"]
+    if write and is_sqlite(engine):
+        with _write_lock(engine), factory.begin() as session:
+            yield session
+    else:
+        with factory.begin() as session:
+            yield session
+
+
+def alembic_config(url: str):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    return cfg
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the database schema to ``revision`` (creating a SQLite file if needed)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+def needs_migration(engine: Engine) -> bool:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(str(engine.url)))
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_heads()
+    return set(current) != set(script.get_heads())
+
+
+def has_schema(engine: Engine) -> bool:
+    return inspect(engine).has_table("person")

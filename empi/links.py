@@ -1,0 +1,100 @@
+"""Persons and links: create persons, move records between them, and write the link history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from empi.commands import LinkMethod
+from empi.models import Link, LinkEvent, Person, SourceRecord, utcnow
+from empi.text import luhn_digit
+
+
+def new_person(session: Session) -> Person:
+    person = Person()
+    session.add(person)
+    session.flush()
+    base = f"{person.id:09d}"
+    person.regional_id = base + luhn_digit(base)
+    return person
+
+
+def person_of(session: Session, record_id: int) -> int | None:
+    return session.scalar(select(Link.person_id).where(Link.record_id == record_id))
+
+
+def record_count(session: Session, person_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(Link).where(Link.person_id == person_id)) or 0
+
+
+def set_link(session: Session, record: SourceRecord, person_id: int, *, method: LinkMethod, action: str,
+             score: float | None = None, card: Any = None, breakdown: dict[str, Any] | None = None,
+             actor: str = "system", reason: str | None = None) -> int | None:
+    """Point the record at ``person_id``; returns the previous person (None when it had none)."""
+    link = session.get(Link, record.id)
+    previous = link.person_id if link else None
+    card_id = getattr(card, "id", None)
+    card_version = getattr(card, "version", None)
+    if link is None:
+        link = Link(record_id=record.id, person_id=person_id)
+        session.add(link)
+    link.person_id = person_id
+    link.method = method.value
+    link.score = score
+    link.scorecard_id = card_id
+    link.scorecard_version = card_version
+    link.breakdown = breakdown
+    link.created_by = actor
+    link.created_at = utcnow()
+    session.add(LinkEvent(record_id=record.id, action=action, from_person_id=previous, to_person_id=person_id,
+                          method=method.value, score=score, scorecard_id=card_id,
+                          scorecard_version=card_version, reason=reason, actor=actor))
+    session.flush()
+    if previous is not None and previous != person_id:
+        retire_if_empty(session, previous, into=person_id)
+    return previous
+
+
+def remove_link(session: Session, record: SourceRecord, *, action: str, actor: str = "system",
+                reason: str | None = None) -> int | None:
+    link = session.get(Link, record.id)
+    if link is None:
+        return None
+    previous = link.person_id
+    session.delete(link)
+    session.add(LinkEvent(record_id=record.id, action=action, from_person_id=previous, to_person_id=None,
+                          method=None, reason=reason, actor=actor))
+    session.flush()
+    retire_if_empty(session, previous)
+    return previous
+
+
+def retire_if_empty(session: Session, person_id: int, *, into: int | None = None) -> None:
+    if record_count(session, person_id) == 0:
+        person = session.get(Person, person_id)
+        if person is not None and person.is_active:
+            person.is_active = False
+            person.merged_into_id = into
+
+
+def records_of(session: Session, person_id: int, *, exclude: int | None = None) -> Sequence[SourceRecord]:
+    q = (select(SourceRecord).join(Link, Link.record_id == SourceRecord.id)
+         .where(Link.person_id == person_id, SourceRecord.status == "active")
+         .order_by(SourceRecord.domain, SourceRecord.identifier))
+    if exclude is not None:
+        q = q.where(SourceRecord.id != exclude)
+    return session.scalars(q).all()
+
+
+def move_person(session: Session, source_person: int, target_person: int, *, method: LinkMethod, actor: str,
+                reason: str | None = None) -> list[int]:
+    """Move every record of ``source_person`` to ``target_person`` (a person merge)."""
+    moved = []
+    for rec in records_of(session, source_person):
+        set_link(session, rec, target_person, method=method, action="merge", actor=actor, reason=reason)
+        moved.append(rec.id)
+    retire_if_empty(session, source_person, into=target_person)
+    return moved

@@ -1,0 +1,134 @@
+"""Source-record repository: lookups, locks, demographic updates and the scoring view of a record."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.orm import Session
+
+from empi.commands import UNSET, Address, Demographics, PersonName, RecordKey
+from empi.errors import InvalidInput
+from empi.models import BlockingKey, RecordName, SourceRecord
+from empi.text import lock_id, search_norm
+
+_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+def get_record(session: Session, key: RecordKey) -> SourceRecord | None:
+    return session.scalars(select(SourceRecord).where(SourceRecord.domain == key.domain,
+                                                      SourceRecord.identifier == key.identifier)).first()
+
+
+def lock_keys(session: Session, keys: Iterable[str]) -> None:
+    """Serialise concurrent writers that touch the same keys (PostgreSQL advisory locks, in key order).
+
+    SQLite needs nothing here: its writers are serialised by the unit of work.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for k in sorted(set(keys)):
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id(k)})
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def _validate_date(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not _DATE.match(value):
+        raise InvalidInput("birth date must be YYYY, YYYY-MM or YYYY-MM-DD", field="birth_date")
+    parts = [int(p) for p in value.split("-")]
+    if len(parts) > 1 and not 1 <= parts[1] <= 12:
+        raise InvalidInput("birth date has an invalid month", field="birth_date")
+    if len(parts) > 2:
+        import calendar
+
+        if not 1 <= parts[2] <= calendar.monthrange(parts[0], parts[1])[1]:
+            raise InvalidInput("birth date has an invalid day", field="birth_date")
+    return value
+
+
+def apply_demographics(record: SourceRecord, demo: Demographics) -> None:
+    """Apply HL7 update semantics: UNSET keeps, None/[] deletes, a value replaces."""
+    if demo.names is not UNSET:
+        names: list[PersonName] = [n for n in (demo.names or []) if any(_clean(v) for v in n.as_dict().values())]
+        first = names[0] if names else PersonName()
+        record.names = [n.as_dict() for n in names]
+        record.family_name = _clean(first.family)
+        record.given_name = _clean(first.given)
+        record.middle_name = _clean(first.middle)
+        record.name_prefix = _clean(first.prefix)
+        record.name_suffix = _clean(first.suffix)
+        record.family_norm = search_norm(record.family_name)
+        record.given_norm = search_norm(record.given_name)
+    if demo.birth_date is not UNSET:
+        record.birth_date = _validate_date(_clean(demo.birth_date))
+    if demo.sex is not UNSET:
+        sex = _clean(demo.sex)
+        record.sex = sex.upper()[:1] if sex else None
+    if demo.addresses is not UNSET:
+        addresses: list[Address] = [a for a in (demo.addresses or []) if any(_clean(v) for v in a.as_dict().values())]
+        first_a = addresses[0] if addresses else Address()
+        record.addresses = [a.as_dict() for a in addresses]
+        record.address_line = " ".join(p for p in (_clean(first_a.line1), _clean(first_a.line2)) if p) or None
+        record.city = _clean(first_a.city)
+        record.province = _clean(first_a.province)
+        record.postal_code = _clean(first_a.postal_code)
+        record.country = _clean(first_a.country)
+    if demo.phones is not UNSET:
+        phones = [p for p in (_clean(x) for x in (demo.phones or [])) if p]
+        record.phones = phones
+        record.phone = phones[0] if phones else None
+    for name in ("health_card", "health_card_version", "ssn", "mothers_maiden_name", "account_number"):
+        value = getattr(demo, name)
+        if value is not UNSET:
+            setattr(record, name, _clean(value))
+    if demo.is_deceased is not UNSET:
+        record.is_deceased = demo.is_deceased
+    if demo.other_identifiers is not UNSET:
+        record.other_identifiers = [o.as_dict() for o in (demo.other_identifiers or [])]
+
+
+def scoring_view(record: SourceRecord) -> dict[str, Any]:
+    """The record as the scorecard sees it (the mapping `scoring.score_pair` takes)."""
+    aliases = [n.get("family") for n in (record.names or [])[1:] if n.get("family")]
+    if record.mothers_maiden_name is None:
+        pass
+    return {
+        "given_name": record.given_name,
+        "middle_name": record.middle_name,
+        "family_name": record.family_name,
+        "family_name_aliases": aliases,
+        "birth_date": record.birth_date,
+        "sex": record.sex,
+        "address_line": record.address_line,
+        "city": record.city,
+        "province": record.province,
+        "postal_code": record.postal_code,
+        "phone": record.phone,
+        "health_card": record.health_card,
+        "mothers_maiden_name": record.mothers_maiden_name,
+    }
+
+
+def refresh_search_rows(session: Session, record: SourceRecord, keys: Sequence[str]) -> None:
+    """Rewrite the record's blocking keys and searchable names."""
+    session.execute(delete(BlockingKey).where(BlockingKey.record_id == record.id))
+    session.execute(delete(RecordName).where(RecordName.record_id == record.id))
+    if record.status != "active":
+        return
+    session.add_all([BlockingKey(record_id=record.id, key=k[:96]) for k in sorted(set(keys))])
+    seen: set[tuple[str | None, str | None]] = set()
+    for n in record.names or []:
+        pair = (search_norm(n.get("family")), search_norm(n.get("given")))
+        if pair != (None, None) and pair not in seen:
+            seen.add(pair)
+            session.add(RecordName(record_id=record.id, family_norm=pair[0], given_norm=pair[1], use=n.get("use")))

@@ -1,0 +1,68 @@
+"""The running service's shared state: settings, domain registry, scorecard, engine and sessions.
+
+Adapters (MLLP, HTTP, CLI) build one ``Runtime`` and open units of work through it; services receive
+it as ``rt`` to read configuration and the scorecard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from empi.config import DomainRegistry, Settings
+from empi.db import has_schema, is_sqlite, make_engine, make_sessionmaker, migrate, needs_migration, unit_of_work
+
+# A change listener runs inside the writing transaction, after the change, with the ids of the
+# persons whose cross-references changed (ITI-10 notifications use this to fill the outbox).
+ChangeListener = Callable[[Session, "Runtime", Sequence[int]], None]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    registry: DomainRegistry
+    card: Any  # scoring.Scorecard
+    engine: Engine
+    sessions: sessionmaker[Session]
+    listeners: list[ChangeListener] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, settings: Settings, *, auto_migrate: bool | None = None) -> Runtime:
+        """Build the runtime. A SQLite database is migrated on first start (``auto_migrate`` None)."""
+        from scoring import load_scorecard
+
+        engine = make_engine(settings.database_url)
+        if auto_migrate or (auto_migrate is None and is_sqlite(engine) and (not has_schema(engine)
+                                                                              or needs_migration(engine))):
+            migrate(settings.database_url)
+        card = load_scorecard(settings.scorecard) if settings.scorecard else load_scorecard()
+        return cls(settings=settings, registry=settings.registry, card=card, engine=engine,
+                   sessions=make_sessionmaker(engine))
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        with unit_of_work(self.sessions, write=True) as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with unit_of_work(self.sessions, write=False) as session:
+            yield session
+
+    def changed(self, session: Session, person_ids: Sequence[int]) -> None:
+        ids = sorted({p for p in person_ids if p is not None})
+        if ids:
+            for listener in self.listeners:
+                listener(session, self, ids)
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,55 @@
+"""Cross-reference lookups: the PIX query core shared by ITI-9 and ITI-83."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from empi.commands import CrossReference, CrossReferences, RecordKey
+from empi.errors import UnknownIdentifier
+from empi.models import Link, Person, SourceRecord
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from empi.runtime import Runtime
+
+
+def cross_references(session: Session, key: RecordKey, *, rt: Runtime,
+                     domains: Sequence[str] | None = None) -> CrossReferences:
+    """The person's other identifiers. The queried identifier itself is never returned.
+
+    ``domains`` None means every domain, plus the regional ID when publication is switched on;
+    otherwise only the listed namespaces (the regional namespace may be listed).
+    """
+    regional = rt.registry.regional
+    row = session.execute(
+        select(SourceRecord.id, Link.person_id, Person.regional_id)
+        .join(Link, Link.record_id == SourceRecord.id).join(Person, Person.id == Link.person_id)
+        .where(SourceRecord.domain == key.domain, SourceRecord.identifier == key.identifier,
+               SourceRecord.status == "active")).first()
+    if row is None:
+        raise UnknownIdentifier("the identifier is not known in its domain", field="identifier")
+    record_id, person_id, regional_id = row
+    wanted = None if domains is None else {d.upper() for d in domains}
+    q = (select(SourceRecord.identifier, SourceRecord.domain, SourceRecord.id)
+         .join(Link, Link.record_id == SourceRecord.id)
+         .where(Link.person_id == person_id, SourceRecord.id != record_id, SourceRecord.status == "active")
+         .order_by(SourceRecord.domain, SourceRecord.identifier))
+    found = [CrossReference(identifier=i, domain=d, record_id=r) for i, d, r in session.execute(q)
+             if wanted is None or d.upper() in wanted]
+    include_regional = (rt.settings.publish_regional_id if wanted is None
+                        else regional is not None and regional.namespace.upper() in wanted)
+    if include_regional and regional is not None and regional_id:
+        found.append(CrossReference(identifier=regional_id, domain=regional.namespace, record_id=None))
+    return CrossReferences(person_id=person_id, regional_id=regional_id or "", identifiers=found)
+
+
+def person_identifiers(session: Session, person_id: int) -> list[CrossReference]:
+    q = (select(SourceRecord.identifier, SourceRecord.domain, SourceRecord.id)
+         .join(Link, Link.record_id == SourceRecord.id)
+         .where(Link.person_id == person_id, SourceRecord.status == "active")
+         .order_by(SourceRecord.domain, SourceRecord.identifier))
+    return [CrossReference(identifier=i, domain=d, record_id=r) for i, d, r in session.execute(q)]
