@@ -1,0 +1,47 @@
+"""Blocking keys: the short strings under which a record is indexed so that candidates are found
+without comparing every pair. Records sharing any key are candidates for scoring.
+
+Each key is prefixed by its type so keys of different kinds never collide. The set is small, cheap
+and deterministic; each key tolerates a different kind of error in the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from scoring import normalize
+from scoring.comparators import soundex_code
+
+
+def blocking_keys(record: Mapping[str, Any]) -> set[str]:
+    """The record's blocking keys, at most eight, e.g. {"hc:1234567890", "sx:S530|1980", ...}."""
+    given = normalize.given_name(record.get("given_name"))
+    family = normalize.family_name(record.get("family_name"))
+    born = normalize.birth_date(record.get("birth_date"))
+    postal = normalize.postal_code(record.get("postal_code"))
+    card = normalize.health_card(record.get("health_card"))
+    phone = normalize.phone(record.get("phone"))
+    year = born[:4] if born else None
+    digits = born.replace("-", "") if born else ""
+    sx_family = soundex_code(family) if family else None
+    sx_given = soundex_code(given) if given else None
+
+    keys: set[str] = set()
+    if card:
+        keys.add(f"hc:{card}")
+    if phone:
+        keys.add(f"ph:{phone[-10:]}")
+    if len(digits) == 8:
+        keys.add(f"db:{digits}")  # survives any name change or typo
+    if sx_family and year:
+        keys.add(f"sx:{sx_family}|{year}")  # survives day/month errors and given-name changes
+    if sx_given and sx_family:
+        # sorted so that a swapped given/family name still meets; survives any birth-date error
+        first, second = sorted((sx_given, sx_family))
+        keys.add(f"nm:{first}|{second}")
+    if given and postal:
+        keys.add(f"gp:{given[0]}|{postal}")
+    if family and len(digits) == 8:
+        keys.add(f"fm:{family[0]}|{digits[4:]}")  # same initial, month and day: survives a year error
+    return keys
