@@ -41,8 +41,13 @@ class Runtime:
                                                                               or needs_migration(engine))):
             migrate(settings.database_url)
         card = load_scorecard(settings.scorecard) if settings.scorecard else load_scorecard()
-        return cls(settings=settings, registry=settings.registry, card=card, engine=engine,
-                   sessions=make_sessionmaker(engine))
+        rt = cls(settings=settings, registry=settings.registry, card=card, engine=engine,
+                 sessions=make_sessionmaker(engine))
+        if settings.consumers:  # ITI-10: queue update notifications in the outbox
+            from empi.notify import on_change
+
+            rt.listeners.append(on_change)
+        return rt
 
     @property
     def is_postgres(self) -> bool:
