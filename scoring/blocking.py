@@ -40,8 +40,24 @@ def blocking_keys(record: Mapping[str, Any]) -> set[str]:
         # sorted so that a swapped given/family name still meets; survives any birth-date error
         first, second = sorted((sx_given, sx_family))
         keys.add(f"nm:{first}|{second}")
+    if sx_family and postal:
+        keys.add(f"fp:{sx_family}|{postal}")  # a household or a person with wrong/missing date and given name
     if given and postal:
         keys.add(f"gp:{given[0]}|{postal}")
     if family and len(digits) == 8:
         keys.add(f"fm:{family[0]}|{digits[4:]}")  # same initial, month and day: survives a year error
+    street = _street_key(normalize.address(record.get("address_line")))
+    if street:
+        keys.add(f"ad:{street}")  # same house: survives changes to every personal field
     return keys
+
+
+def _street_key(line: str | None) -> str | None:
+    """House number and the Soundex of the first street word: "12 MAIN ST" -> "12|M500"."""
+    if not line:
+        return None
+    tokens = line.split(" ")
+    number = tokens[0]
+    if not number.isdigit() or len(tokens) < 2 or not tokens[1].isalpha():
+        return None
+    return f"{number}|{soundex_code(tokens[1])}"

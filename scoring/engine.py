@@ -11,12 +11,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from scoring.comparators import jaro_winkler
 from scoring.scorecard import MATCH, UNCERTAIN, FieldSpec, Scorecard
 
 MISSING = "missing"
 DISAGREE = "disagree"
 SWAP_SUFFIX = "+swap"
 ALIAS_SUFFIX = "+alias"
+
+SWAP_MIN_SIMILARITY = 0.9  # both crossed names at least this close (Jaro-Winkler) to count as a swap
 
 RULE_HC_MATCH = "health-card-match"
 RULE_HC_CONFLICT = "health-card-conflict"
@@ -149,19 +152,22 @@ def _with_aliases(spec: FieldSpec, value: str | None, aliases: object) -> list[s
 
 
 def _swap_if_names_crossed(card: Scorecard, values_a: list[str | None], values_b: list[str | None]) -> set[int]:
-    """Swap b's given and family names when they are crossed (a's given is b's family and vice
-    versa) but not already equal; returns the indexes of the swapped fields."""
-    if card.name_swap is None:
+    """Swap b's given and family names when they look crossed: a's given is (nearly) b's family and
+    vice versa, and crossing agrees better than the straight comparison. Returns swapped indexes."""
+    swap = card.name_swap_index
+    if swap is None:
         return set()
-    names = [spec.name for spec in card.fields]
-    g, f = names.index(card.name_swap[0]), names.index(card.name_swap[1])
+    g, f = swap
     ga, fa, gb, fb = values_a[g], values_a[f], values_b[g], values_b[f]
-    if None in (ga, fa, gb, fb) or ga == fa or (ga == gb and fa == fb):
+    if ga is None or fa is None or gb is None or fb is None or (ga == gb and fa == fb):
         return set()
-    if ga == fb and fa == gb:
-        values_b[g], values_b[f] = fb, gb
-        return {g, f}
-    return set()
+    crossed_g, crossed_f = jaro_winkler(ga, fb), jaro_winkler(fa, gb)
+    if min(crossed_g, crossed_f) < SWAP_MIN_SIMILARITY:
+        return set()
+    if crossed_g + crossed_f <= jaro_winkler(ga, gb) + jaro_winkler(fa, fb):
+        return set()
+    values_b[g], values_b[f] = fb, gb
+    return {g, f}
 
 
 def decide(card: Scorecard, total: float, scores: Sequence[FieldScore]) -> tuple[str, str | None]:

@@ -94,13 +94,13 @@ def birth_date(value: object) -> str | None:
     year, month, day = match.groups()
     if not 1850 <= int(year) <= 2200:
         return None
-    if month is None or month == "00":
+    if month is None:
         return year
-    if day is None or day == "00":
+    if day is None:
         return f"{year}-{month}" if 1 <= int(month) <= 12 else year
     if _valid_ymd(year, month, day):
         return f"{year}-{month}-{day}"
-    return f"{year}{month}{day}"
+    return f"{year}{month}{day}"  # impossible (month 13, day 00...): kept for typo comparison
 
 
 def _valid_ymd(year: str, month: str, day: str) -> bool:

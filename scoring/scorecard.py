@@ -72,6 +72,14 @@ class Scorecard:
     health_card: HealthCardPolicy | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
+    @property
+    def name_swap_index(self) -> tuple[int, int] | None:
+        """Positions of the (given, family) swap fields in `fields`, when name_swap is set."""
+        if self.name_swap is None:
+            return None
+        names = [spec.name for spec in self.fields]
+        return names.index(self.name_swap[0]), names.index(self.name_swap[1])
+
     def decide(self, total: float) -> str:
         """Above `upper` a match, below `lower` a non-match, otherwise (bounds included) uncertain."""
         if total > self.upper:

@@ -59,14 +59,17 @@ FIELDS: list[tuple[str, str, str | None, list[tuple[str, str, float, float, floa
     # province add little once the street and postal code agree, so their u is high.
     ("address_line", "address", None, [
         ("exact", "exact", 1.0, 0.60, 0.002),
-        ("close", "token_sort", 0.9, 0.15, 0.002),
-        ("similar", "token_sort", 0.75, 0.10, 0.01),
+        ("close", "street_address", 0.88, 0.15, 0.001),
+        ("street", "street_address", 0.72, 0.10, 0.01),
     ], (0.15, 0.986)),
     ("city", "city", None, [
         ("exact", "exact", 1.0, 0.88, 0.2),
         ("typo", "jaro_winkler", 0.9, 0.05, 0.02),
     ], (0.07, 0.78)),
-    ("province", "province", None, [("exact", "exact", 1.0, 0.97, 0.5)], (0.03, 0.5)),
+    ("province", "province", None, [
+        ("exact", "exact", 1.0, 0.96, 0.5),
+        ("typo", "damerau_levenshtein", 0.6, 0.01, 0.01),
+    ], (0.03, 0.49)),
     ("postal_code", "postal_code", None, [
         ("exact", "exact", 1.0, 0.85, 0.01),
         ("typo", "damerau_levenshtein", 0.75, 0.05, 0.01),
