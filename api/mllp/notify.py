@@ -19,7 +19,7 @@ import socket
 import ssl
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -82,6 +82,11 @@ def send(consumer: Consumer, payload: str, *, timeout: float = 10.0) -> str:
     except (OSError, ssl.SSLError) as exc:
         raise DeliveryError(f"{type(exc).__name__}: {exc.strerror or exc}" if isinstance(exc, OSError)
                             else type(exc).__name__) from None
+
+
+def aware(at: datetime) -> datetime:
+    """SQLite hands timestamps back without their (UTC) zone."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _audit_ids(payload: str) -> list[str]:
@@ -147,7 +152,7 @@ class OutboxWorker:
                                    .where(OutboxMessage.consumer == consumer.name, OutboxMessage.kind == KIND,
                                           OutboxMessage.status == "pending")
                                    .order_by(OutboxMessage.id).limit(1)).first()
-            if head is None or head.next_attempt_at > utcnow():
+            if head is None or aware(head.next_attempt_at) > utcnow():
                 return None
             row_id, payload = head.id, head.payload
         error = None
