@@ -50,11 +50,16 @@ def _serve(args: argparse.Namespace) -> int:
                       mllp_host=args.host)
     s = rt.settings
     mllp = serve_in_thread(rt, host=s.mllp_host, port=s.mllp_port)
+    from api.mllp.notify import start_worker
+
+    outbox = start_worker(rt)  # ITI-10 delivery, when consumers are configured
     logging.getLogger("empi").info("MLLP listening on %s:%s; HTTP on %s:%s (%s)", s.mllp_host, mllp.port,
                                    s.http_host, s.http_port, rt.engine.dialect.name)
     try:
         uvicorn.run(create_app(rt), host=s.http_host, port=s.http_port, log_level="info")
     finally:
+        if outbox is not None:
+            outbox.stop()
         mllp.stop()
         rt.close()
     return 0
