@@ -1,0 +1,1 @@
+"""Shipped synthetic data for notebooks and tests (no real person)."""

