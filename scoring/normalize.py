@@ -27,7 +27,7 @@ _NAME_NOISE = frozenset(
 )
 # Surname particles are glued to the next token so "van der Berg" and "Vanderberg" agree.
 _PARTICLES = frozenset("VAN VON DER DEN DE DEL DELA LA LE DA DI DOS DAS DU ST SAINT MAC MC O D".split())
-_MISSING_TOKENS = frozenset({"", "UNKNOWN", "UNK", "NONE", "NULL", "NA", "N/A", "NAN"})
+_MISSING_TOKENS = frozenset({"", "UNKNOWN", "UNK", "NONE", "NULL", "NA", "N A", "NAN"})
 
 
 def _text(value: object) -> str | None:
@@ -36,11 +36,9 @@ def _text(value: object) -> str | None:
         return None
     text = unicodedata.normalize("NFKD", str(value))
     text = "".join(c for c in text if not unicodedata.combining(c)).upper()
-    if text.strip() in _MISSING_TOKENS:
-        return None
     text = text.replace("'", "").replace("\u2019", "")  # O'Brien -> OBRIEN
     text = _SPACES.sub(" ", _NON_ALNUM.sub(" ", text)).strip()
-    return text or None
+    return None if text in _MISSING_TOKENS else text
 
 
 @lru_cache(maxsize=_CACHE)
