@@ -16,6 +16,7 @@ from scoring.scorecard import MATCH, UNCERTAIN, FieldSpec, Scorecard
 
 MISSING = "missing"
 DISAGREE = "disagree"
+GROUP_CAP = "group-cap"
 SWAP_SUFFIX = "+swap"
 ALIAS_SUFFIX = "+alias"
 
@@ -93,6 +94,9 @@ def score_pair(card: Scorecard, a: Mapping[str, Any], b: Mapping[str, Any]) -> P
             )  # fmt: skip
         scores.append(score)
         total += score.points
+    for cap in _group_caps(card, scores):
+        scores.append(cap)
+        total += cap.points
     total = round(total, 6)  # points carry one decimal; drop float noise so 70.0 stays "uncertain"
     decision, rule = decide(card, total, scores)
     return PairScore(total, decision, rule, tuple(scores), card.id, card.version)
@@ -168,6 +172,20 @@ def _swap_if_names_crossed(card: Scorecard, values_a: list[str | None], values_b
         return set()
     values_b[g], values_b[f] = fb, gb
     return {g, f}
+
+
+def _group_caps(card: Scorecard, scores: Sequence[FieldScore]) -> list[FieldScore]:
+    """One negative line per evidence group whose positive points exceed its cap, so that the
+    breakdown still adds up to the total."""
+    caps: list[FieldScore] = []
+    for group in card.groups:
+        positive = 0.0
+        for score in scores:
+            if score.field in group.fields and score.points > 0:
+                positive += score.points
+        if positive > group.max_weight:
+            caps.append(FieldScore(group.name, None, None, GROUP_CAP, GROUP_CAP, group.max_weight - positive))
+    return caps
 
 
 def decide(card: Scorecard, total: float, scores: Sequence[FieldScore]) -> tuple[str, str | None]:

@@ -61,6 +61,16 @@ class HealthCardPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class EvidenceGroup:
+    """Fields that are not independent given the pair (a household shares its address, phone and
+    mother), so their positive points together are capped at `max_weight`."""
+
+    name: str
+    fields: tuple[str, ...]
+    max_weight: float
+
+
+@dataclass(frozen=True, slots=True)
 class Scorecard:
     id: str
     version: str
@@ -70,6 +80,7 @@ class Scorecard:
     fields: tuple[FieldSpec, ...]
     name_swap: tuple[str, str] | None = None  # (given field, family field) tried swapped
     health_card: HealthCardPolicy | None = None
+    groups: tuple[EvidenceGroup, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -127,9 +138,10 @@ def parse_scorecard(data: object, *, source: str = "<data>") -> Scorecard:
     names = {f.name for f in fields}
     swap = _name_swap(data.get("name_swap"), names, problems)
     policy = _health_card(data.get("health_card"), names, problems)
+    groups = _groups(data.get("groups", []), names, problems)
     if problems:
         raise ScorecardError(source, problems)
-    return Scorecard(ident, version, created_from, upper, lower, fields, swap, policy, dict(data))
+    return Scorecard(ident, version, created_from, upper, lower, fields, swap, policy, groups, dict(data))
 
 
 def _text(data: Mapping[str, Any], key: str, problems: list[str], where: str) -> str:
@@ -256,6 +268,33 @@ def _health_card(data: object, names: set[str], problems: list[str]) -> HealthCa
             if name not in names:
                 problems.append(f"health_card.hard_conflicts: {name!r} is not a field")
     return HealthCardPolicy(card_field, tuple(tuple(g) for g in groups))
+
+
+def _groups(data: object, names: set[str], problems: list[str]) -> tuple[EvidenceGroup, ...]:
+    if not isinstance(data, list):
+        problems.append("groups: must be a list")
+        return ()
+    groups: list[EvidenceGroup] = []
+    grouped: set[str] = set()
+    for i, item in enumerate(data):
+        at = f"groups[{i}]."
+        if not isinstance(item, Mapping):
+            problems.append(f"{at[:-1]}: must be an object")
+            continue
+        name = _text(item, "name", problems, at)
+        cap = _number(item, "max_weight", problems, at)
+        members = item.get("fields")
+        if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
+            problems.append(f"{at}fields: must be a non-empty list of field names")
+            continue
+        for member in members:
+            if member not in names:
+                problems.append(f"{at}fields: {member!r} is not a field")
+            elif member in grouped:
+                problems.append(f"{at}fields: {member!r} is already in another group")
+            grouped.add(member)
+        groups.append(EvidenceGroup(name, tuple(members), cap))
+    return tuple(groups)
 
 
 def _none(value: object) -> str | None:

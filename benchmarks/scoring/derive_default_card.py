@@ -93,6 +93,14 @@ def weight(m: float, u: float) -> float:
     return round(POINTS_PER_BIT * math.log2(m / u), 1)
 
 
+HOUSEHOLD = ["address_line", "city", "province", "postal_code", "phone", "mothers_maiden_name"]
+
+
+def household_cap() -> float:
+    levels = {name: levels[0] for name, _, _, levels, _ in FIELDS}
+    return round(sum(weight(levels[f][3], levels[f][4]) for f in HOUSEHOLD[:4]), 1)
+
+
 def build() -> dict[str, object]:
     fields = []
     for name, normalizer, aliases_key, levels, (dm, du) in FIELDS:
@@ -117,6 +125,10 @@ def build() -> dict[str, object]:
         "thresholds": {"upper": 70.0, "lower": 63.0},
         "name_swap": {"given": "given_name", "family": "family_name"},
         "health_card": {"field": "health_card", "hard_conflicts": [["birth_date", "sex"]]},
+        # A household (twins, a parent and child) shares address, phone and mother: these fields are
+        # not independent, so together they count at most as much as one exact street address plus
+        # postal code, city and province.
+        "groups": [{"name": "household", "fields": HOUSEHOLD, "max_weight": household_cap()}],
         "fields": fields,
     }
 

@@ -133,3 +133,15 @@ def test_identical_records_match_when_name_birth_date_and_address_present(
         "address_line": "12 Maple St", "postal_code": "M5V 2T6",
     }  # fmt: skip
     assert score_pair(default_card, record, dict(record)).decision == "match"
+
+
+def test_household_points_are_capped_when_address_phone_and_mother_agree(default_card: Scorecard) -> None:
+    record = make_record()
+    result = score_pair(default_card, record, dict(record))
+    cap = result.field("household")
+    assert cap.level == "group-cap"
+    assert cap.points < 0
+    assert result.total == pytest.approx(sum(f.points for f in result.fields))
+    household = default_card.groups[0]
+    positive = sum(f.points for f in result.fields if f.field in household.fields and f.points > 0)
+    assert positive + cap.points == pytest.approx(household.max_weight)

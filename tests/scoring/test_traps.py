@@ -1,0 +1,94 @@
+"""Real-world traps, scored with the production (default) card: these are its required behaviour."""
+
+from __future__ import annotations
+
+from scoring import Scorecard, score_pair
+from tests.scoring.conftest import make_hl7_style, make_record
+
+
+class TestMustLink:
+    def test_identical_demographics_match_when_no_phone_or_health_card(self, default_card: Scorecard) -> None:
+        a = make_hl7_style()
+        result = score_pair(default_card, a, dict(a))
+        assert result.total > 70
+        assert result.decision == "match"
+
+    def test_compound_surname_matches_when_one_record_has_half(self, default_card: Scorecard) -> None:
+        a = make_hl7_style(given_name="Maria", family_name="García López")
+        b = make_hl7_style(given_name="MARIA", family_name="Garcia")
+        assert score_pair(default_card, a, b).decision == "match"
+
+    def test_particle_surname_matches_when_spelt_together(self, default_card: Scorecard) -> None:
+        a = make_hl7_style(family_name="van der Berg")
+        b = make_hl7_style(family_name="Vanderberg")
+        assert score_pair(default_card, a, b).field("family_name").level == "exact"
+
+    def test_day_month_transposition_matches_when_everything_else_agrees(self, default_card: Scorecard) -> None:
+        a = make_hl7_style(birth_date="1980-05-03")
+        b = make_hl7_style(birth_date="1980-03-05")
+        result = score_pair(default_card, a, b)
+        assert result.field("birth_date").level == "transposed"
+        assert result.decision == "match"
+
+    def test_nickname_matches_when_everything_else_agrees(self, default_card: Scorecard) -> None:
+        a = make_hl7_style(given_name="Margaret")
+        b = make_hl7_style(given_name="Peggy")
+        result = score_pair(default_card, a, b)
+        assert result.field("given_name").level == "nickname"
+        assert result.decision == "match"
+
+    def test_maiden_name_matches_when_listed_as_alias(self, default_card: Scorecard) -> None:
+        before = make_hl7_style(given_name="Sophie", family_name="Gagnon")
+        after = make_hl7_style(given_name="Sophie", family_name="Tremblay", family_name_aliases=["Gagnon"])
+        assert score_pair(default_card, before, after).decision == "match"
+
+    def test_marriage_goes_to_review_at_worst_when_alias_unknown(self, default_card: Scorecard) -> None:
+        before = make_record(given_name="Sophie", family_name="Gagnon", address_line="3 King Rd", postal_code="K1A 0B1")
+        after = make_record(given_name="Sophie", family_name="Tremblay")
+        assert score_pair(default_card, before, after).decision != "match"
+
+    def test_swapped_names_match_when_registration_crossed_them(self, default_card: Scorecard) -> None:
+        a = make_hl7_style(given_name="Wei", family_name="Zhang")
+        b = make_hl7_style(given_name="Zhang", family_name="Wei")
+        assert score_pair(default_card, a, b).decision == "match"
+
+    def test_same_health_card_matches_when_demographics_are_thin(self, default_card: Scorecard) -> None:
+        a = {"health_card": "9876543217", "family_name": "Tremblay"}
+        b = {"health_card": "9876543217BC", "family_name": "Tremblay", "given_name": "Jon"}
+        result = score_pair(default_card, a, b)
+        assert (result.decision, result.rule) == ("match", "health-card-match")
+
+
+class TestMustNotAutoLink:
+    def test_twins_do_not_link_when_only_given_names_differ(self, default_card: Scorecard) -> None:
+        a = make_hl7_style(given_name="Olivia")
+        b = make_hl7_style(given_name="Emma")
+        assert score_pair(default_card, a, b).decision == "non-match"
+
+    def test_twins_do_not_link_when_phone_and_mothers_maiden_name_shared(self, default_card: Scorecard) -> None:
+        a = make_record(given_name="Olivia", middle_name=None)
+        b = make_record(given_name="Emma", middle_name=None)
+        assert score_pair(default_card, a, b).decision != "match"
+
+    def test_parent_and_child_do_not_link_when_only_birth_dates_differ(self, default_card: Scorecard) -> None:
+        parent = make_hl7_style(birth_date="1955-09-02")
+        child = make_hl7_style(birth_date="1984-02-17")
+        assert score_pair(default_card, parent, child).decision == "non-match"
+
+    def test_parent_and_child_do_not_link_when_phone_is_shared(self, default_card: Scorecard) -> None:
+        parent = make_record(birth_date="1955-09-02", middle_name=None, mothers_maiden_name=None)
+        child = make_record(birth_date="1984-02-17", middle_name=None, mothers_maiden_name=None)
+        assert score_pair(default_card, parent, child).decision != "match"
+
+    def test_household_members_do_not_link_when_initial_and_year_close(self, default_card: Scorecard) -> None:
+        # NIST PIX connectathon style: same address, phonetically equal surnames, initial vs full name,
+        # birth years one apart.
+        a = make_hl7_style(given_name="T", family_name="TOW", birth_date="19790515", sex="F")
+        b = make_hl7_style(given_name="TERI", family_name="TAU", birth_date="19780515", sex="F")
+        assert score_pair(default_card, a, b).decision == "non-match"
+
+    def test_different_valid_health_cards_never_match_when_demographics_agree(self, default_card: Scorecard) -> None:
+        a = make_record(health_card="9876543217")
+        b = make_record(health_card="1234567897")
+        result = score_pair(default_card, a, b)
+        assert (result.decision, result.rule) == ("uncertain", "health-card-mismatch")
