@@ -27,6 +27,7 @@ from scoring.engine import DISAGREE, MISSING, RULE_HC_CONFLICT, RULE_HC_MATCH, R
 from scoring.scorecard import MATCH, NON_MATCH, UNCERTAIN, Scorecard, parse_scorecard
 
 MISSING_LEVEL = -1
+CAP_POINTS = "cap_points"
 POINTS_PER_BIT = 2.0
 Pair = tuple[Hashable, Hashable]
 
@@ -56,7 +57,8 @@ def comparison_vectors(
     card: Scorecard, left: pd.DataFrame, right: pd.DataFrame | None, pairs: pd.DataFrame | Iterable[Pair]
 ) -> pd.DataFrame:
     """Score every pair with `score_pair` and lay the result out flat: `left`, `right`, `total`,
-    `decision`, `rule`, then per field `<name>` (level index) and `<name>_points`."""
+    `decision`, `rule`, then per field `<name>` (level index) and `<name>_points`, and last
+    `cap_points` (what the card's evidence-group caps took off, 0 or negative)."""
     right = left if right is None else right
     recs_l = left.to_dict("index")
     recs_r = right.to_dict("index")
@@ -68,13 +70,18 @@ def comparison_vectors(
         score = score_pair(card, recs_l[x], recs_r[y])
         row: dict[str, Any] = {"left": x, "right": y, "total": score.total, "decision": score.decision,
                                "rule": score.rule}
+        row[CAP_POINTS] = 0.0
         for f in score.fields:
+            if f.field not in index_of:  # an evidence group's cap line, not a field
+                row[CAP_POINTS] += f.points
+                continue
             row[f.field] = MISSING_LEVEL if f.level == MISSING else index_of[f.field][f.level]
             row[f"{f.field}_points"] = f.points
         rows.append(row)
     columns = ["left", "right", "total", "decision", "rule"]
     for s in card.fields:
         columns += [s.name, f"{s.name}_points"]
+    columns.append(CAP_POINTS)
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -88,6 +95,8 @@ def mark_truth(vectors: pd.DataFrame, true_pairs: Collection[Pair]) -> pd.Series
 def field_contributions(card: Scorecard, vectors: pd.DataFrame, is_match: pd.Series) -> pd.DataFrame:
     """Mean points each field adds for true and for false pairs, and the gap between them."""
     cols = {s.name: vectors[f"{s.name}_points"] for s in card.fields}
+    if CAP_POINTS in vectors:
+        cols["evidence-group caps"] = vectors[CAP_POINTS]
     frame = pd.DataFrame(cols)
     out = pd.DataFrame({"true pairs": frame[is_match].mean(), "false pairs": frame[~is_match].mean()})
     out["separation"] = out["true pairs"] - out["false pairs"]
