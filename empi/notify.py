@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from empi.runtime import Runtime
 
 KIND = "ITI-10"
+_DEDUP_WINDOW = 200
 
 # Set after a transaction that queued notifications commits; the delivery worker waits on it.
 PENDING = threading.Event()
@@ -77,12 +78,27 @@ def build_a31(*, pid3: str, control_id: str, at: datetime, consumer: Consumer, r
     return "\r".join((msh, f"EVN||{ts}", f"PID|||{pid3}|| ", "PV1||N")) + "\r"
 
 
-def _last_pid3(session: Session, consumer: str, person_id: int) -> str | None:
-    payload = session.scalar(select(OutboxMessage.payload)
-                             .where(OutboxMessage.consumer == consumer, OutboxMessage.kind == KIND,
-                                    OutboxMessage.person_id == person_id)
-                             .order_by(OutboxMessage.id.desc()).limit(1))
-    return pid3_of(payload) if payload else None
+def _already_sent(session: Session, consumer: str, person_id: int, pid3: str) -> bool:
+    """True when the consumer's latest word on every one of these identifiers is this very set.
+
+    The last message for the person must carry the same set, and no later message (about another
+    person, after a merge or a move) may mention any of its identifiers. Past ``_DEDUP_WINDOW`` later
+    messages, the set is simply sent again.
+    """
+    last = session.execute(select(OutboxMessage.id, OutboxMessage.payload)
+                           .where(OutboxMessage.consumer == consumer, OutboxMessage.kind == KIND,
+                                  OutboxMessage.person_id == person_id)
+                           .order_by(OutboxMessage.id.desc()).limit(1)).first()
+    if last is None or pid3_of(last.payload) != pid3:
+        return False
+    later = session.scalars(select(OutboxMessage.payload)
+                            .where(OutboxMessage.consumer == consumer, OutboxMessage.kind == KIND,
+                                   OutboxMessage.id > last.id)
+                            .limit(_DEDUP_WINDOW + 1)).all()
+    if len(later) > _DEDUP_WINDOW:
+        return False
+    mine = set(pid3.split("~"))
+    return not any(mine & set((pid3_of(p) or "").split("~")) for p in later)
 
 
 def pid3_of(payload: str) -> str | None:
@@ -99,7 +115,7 @@ def queue(session: Session, rt: Runtime, person_ids: Sequence[int]) -> list[Outb
     for consumer in rt.settings.consumers:
         for person_id in person_ids:
             pid3 = identifier_list(session, person_id, consumer, rt=rt)
-            if not pid3 or pid3 == _last_pid3(session, consumer.name, person_id):
+            if not pid3 or _already_sent(session, consumer.name, person_id, pid3):
                 continue  # nothing in its domains, or the same set it already has
             at = utcnow()
             row = OutboxMessage(consumer=consumer.name, kind=KIND, person_id=person_id, payload="",
