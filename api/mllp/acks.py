@@ -95,7 +95,8 @@ class Location:
         if len(seg) != 3 or not seg.isalnum() or not field.isdigit():
             return None
         component = int(comp) if comp.isdigit() else None
-        return cls(seg.upper(), int(field), index + 1, component)
+        repetition = index + 1 if component is not None or index else None
+        return cls(seg.upper(), int(field), repetition, component)
 
 
 @dataclass(frozen=True, slots=True)

@@ -197,3 +197,9 @@ def reject(rt: Runtime, code: int = acks.SEGMENT_SEQUENCE, head: bytes = b"") ->
             pass
     return acks.ack(ctx, application=rt.settings.application, facility=rt.settings.facility, ack_code="AR",
                     failures=(Failure("AR", code),))
+
+
+# ITI-21 PDQ (QBP^Q22, QCN^J01) lives in its own module; it imports Handler from here, so it comes last.
+from api.mllp import pdq  # noqa: E402
+
+HANDLERS.update(pdq.HANDLERS)

@@ -115,8 +115,12 @@ class Message:
             return []
         version = _library_version(self.version)
         enc = self.enc
-        return [_components(_parse_field(segment, number, rep, version, enc), enc)
-                for rep in raw.split(enc.repetition) if rep]
+        try:
+            return [_components(_parse_field(segment, number, rep, version, enc), enc)
+                    for rep in raw.split(enc.repetition) if rep]
+        except Exception as exc:  # hl7apy rejected the value even at TOLERANT: bad content, not a bug
+            raise InvalidInput(f"{segment}-{number} cannot be parsed ({type(exc).__name__})",
+                               field=f"{segment}-{number}") from None
 
     @property
     def sender(self) -> tuple[str, str]:
@@ -209,8 +213,8 @@ def _components(element: Any, enc: Encoding) -> Components:
         pos = _position(comp.name)
         subs: dict[int, str] = {}
         for sub in comp.children:
-            value = sub.value
-            subs[_position(sub.name)] = unescape(str(getattr(value, "value", value) or ""), enc)
+            value = getattr(sub.value, "value", sub.value)  # DT/DTM/TM hold datetimes: use their ER7 text
+            subs[_position(sub.name)] = unescape(value if isinstance(value, str) else sub.to_er7(), enc)
         found[pos] = tuple(subs.get(i, "") for i in range(1, max(subs, default=0) + 1)) or ("",)
         width = max(width, pos)
     return tuple(found.get(i, ("",)) for i in range(1, width + 1))
@@ -511,11 +515,12 @@ class PixQuery:
     domains: tuple[str, ...] | None  # None: every domain (QPD-4 empty)
 
 
-class QueryError(EmpiError):
-    """A PIX query error already placed at its QPD position (cases 3-5)."""
+class QueryError(Exception):
+    """A PIX query error already placed at its QPD position (cases 3-5); not a domain error."""
 
     def __init__(self, message: str, location: Location, code: int = 204) -> None:
         super().__init__(message)
+        self.message = message
         self.location = location
         self.code = code
 
