@@ -199,7 +199,7 @@ def reject(rt: Runtime, code: int = acks.SEGMENT_SEQUENCE, head: bytes = b"") ->
                     failures=(Failure("AR", code),))
 
 
-# ITI-21 PDQ (QBP^Q22, QCN^J01) lives in its own module; it imports Handler from here, so it comes last.
+# ITI-21 PDQ (QBP^Q22, QCN^J01) lives in its own module, which lists its handlers' fields.
 from api.mllp import pdq  # noqa: E402
 
-HANDLERS.update(pdq.HANDLERS)
+HANDLERS.update({key: Handler(**fields) for key, fields in pdq.HANDLERS.items()})

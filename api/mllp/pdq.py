@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.mllp import acks, handlers, hl7v2
+from api.mllp import acks, hl7v2
 from api.mllp.acks import Failure, Location, ReplyContext, err, escape, msa, msh
 from api.mllp.hl7v2 import Message, QueryError, unescape
 from empi import audit, search
@@ -480,9 +480,9 @@ def _ack(msg: Message, rt: Runtime, failure: Failure | None = None) -> str:
                     ack_code=failure.ack_code if failure else "AA", failures=(failure,) if failure else ())
 
 
-PDQ_QUERY = handlers.Handler(decode=decode, run=_run, reply=_reply, fail=_fail_domains, writes=False,
-                             locate=lambda exc: Location("QPD", 3))
-PDQ_CANCEL = handlers.Handler(decode=_cancel_decode, run=_cancel_run, reply=lambda m, rt, _r: _ack(m, rt),
-                              fail=_ack, writes=False)
-
-HANDLERS: dict[tuple[str, str], handlers.Handler] = {("QBP", "Q22"): PDQ_QUERY, ("QCN", "J01"): PDQ_CANCEL}
+# Handler fields for api.mllp.handlers (which imports this module, so this one cannot import it).
+PDQ_QUERY: dict[str, Any] = dict(decode=decode, run=_run, reply=_reply, fail=_fail_domains, writes=False,
+                                 locate=lambda exc: Location("QPD", 3))
+PDQ_CANCEL: dict[str, Any] = dict(decode=_cancel_decode, run=_cancel_run, reply=lambda m, rt, _r: _ack(m, rt),
+                                  fail=_ack, writes=False)
+HANDLERS = {("QBP", "Q22"): PDQ_QUERY, ("QCN", "J01"): PDQ_CANCEL}
