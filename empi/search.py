@@ -267,3 +267,19 @@ def scored_candidates(session: Session, probe: SourceRecord, *, rt: Runtime,
                            score=score_pair(rt.card, mine, scoring_view(rec))) for rec in rows]
     scored.sort(key=lambda s: (-s.score.total, s.record.id))
     return scored
+
+
+def linked_records(session: Session, record_ids: Sequence[int]) -> dict[int, list[int]]:
+    """For each record, the other active records linked to the same person (ids, ascending)."""
+    from empi.models import Link
+
+    if not record_ids:
+        return {}
+    mine = dict(session.execute(select(Link.record_id, Link.person_id).where(Link.record_id.in_(record_ids))).all())
+    by_person: dict[int, list[int]] = {}
+    rows = session.execute(select(Link.person_id, Link.record_id).join(SourceRecord, SourceRecord.id == Link.record_id)
+                           .where(Link.person_id.in_(set(mine.values())), SourceRecord.status == "active")
+                           .order_by(Link.record_id))
+    for person_id, record_id in rows:
+        by_person.setdefault(person_id, []).append(record_id)
+    return {rid: [o for o in by_person.get(pid, []) if o != rid] for rid, pid in mine.items()}
