@@ -166,6 +166,12 @@ class Confusion:
         return self.review_true + self.review_false
 
     @property
+    def found(self) -> float:
+        """Share of true pairs linked automatically or waiting in review (not lost as new persons)."""
+        positives = self.tp + self.fn
+        return (self.tp + self.review_true) / positives if positives else 1.0
+
+    @property
     def review_share_of_true(self) -> float:
         """Share of all true pairs sent to review."""
         positives = self.tp + self.fn
@@ -174,7 +180,7 @@ class Confusion:
     def as_dict(self) -> dict[str, float]:
         return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn, "review": self.review,
                 "review_true": self.review_true, "precision": self.precision, "recall": self.recall,
-                "f1": self.f1, "review_share_of_true": self.review_share_of_true}
+                "f1": self.f1, "found": self.found, "review_share_of_true": self.review_share_of_true}
 
 
 def confusion(
