@@ -294,8 +294,8 @@ class PdqResult:
 def _exact_hits(session: Session, q: PdqQuery, rt: Runtime) -> list[Hit]:
     page = search.find(session, q.criteria, rt=rt, limit=search.MAX_LIMIT)
     ids = [r.id for r in page.records]
-    persons = dict(session.execute(select(Link.record_id, Link.person_id).where(Link.record_id.in_(ids))).tuples()) \
-        if ids else {}
+    rows = session.execute(select(Link.record_id, Link.person_id).where(Link.record_id.in_(ids))) if ids else []
+    persons = {record_id: person_id for record_id, person_id in rows}
     hits: dict[int, Hit] = {}
     for rec in page.records:
         pid = persons.get(rec.id)
