@@ -494,6 +494,22 @@ def load_synthetic() -> tuple[pd.DataFrame, set[Pair]]:
     return frame, true_pairs_from_entities(frame)
 
 
+def load_labels(source: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Read `empi export-labels` output (a path or a file object) as (left, right, pairs, is_match),
+    ready for `comparison_vectors(card, left, right, pairs)` and `estimate_from_labels`."""
+    frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+    sides = []
+    for side in ("a", "b"):
+        cols = {c: c[2:] for c in frame.columns if c.startswith(f"{side}_")}
+        records = frame[list(cols)].rename(columns=cols).astype(object)
+        records = records.where(records != "", None)
+        if "family_name_aliases" in records:
+            records["family_name_aliases"] = [v.split("|") if v else [] for v in records["family_name_aliases"]]
+        sides.append(records)
+    pairs = pd.DataFrame({"left": frame.index, "right": frame.index})
+    return sides[0], sides[1], pairs, frame["is_match"].eq("1").rename("is_match")
+
+
 def split_people(records: pd.DataFrame, *, share: float = 0.5, seed: int = 7,
                  column: str = "person") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split records by person (never one person on both sides): a training and an evaluation set."""
