@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scoring.comparators import jaro_winkler
-from scoring.scorecard import MATCH, UNCERTAIN, FieldSpec, Scorecard
+from scoring.scorecard import MATCH, NON_MATCH, UNCERTAIN, FieldSpec, Scorecard
 
 MISSING = "missing"
 DISAGREE = "disagree"
@@ -21,6 +21,8 @@ SWAP_SUFFIX = "+swap"
 ALIAS_SUFFIX = "+alias"
 
 SWAP_MIN_SIMILARITY = 0.9  # both crossed names at least this close (Jaro-Winkler) to count as a swap
+
+_RANK = {NON_MATCH: 0, UNCERTAIN: 1, MATCH: 2}
 
 RULE_HC_MATCH = "health-card-match"
 RULE_HC_CONFLICT = "health-card-conflict"
@@ -189,19 +191,22 @@ def _group_caps(card: Scorecard, scores: Sequence[FieldScore]) -> list[FieldScor
 
 
 def decide(card: Scorecard, total: float, scores: Sequence[FieldScore]) -> tuple[str, str | None]:
-    """Threshold decision, then the health-card rule: the same valid number is a match unless a hard
-    conflict sends it to review; two different valid numbers are never an automatic match."""
-    decision = card.decide(total)
-    policy = card.health_card
-    if policy is None:
-        return decision, None
+    """Threshold decision, then the rules, in order: the same valid health card is a match unless a
+    hard conflict sends it to review; two different valid cards are never an automatic match; and a
+    card-level conflict (twins, parent and child) caps the decision."""
+    decision, rule = card.decide(total), None
     by_name = {s.field: s for s in scores}
-    card_score = by_name[policy.field]
-    if card_score.level == MISSING:
-        return decision, None
-    if card_score.level == DISAGREE:
-        return (UNCERTAIN if decision == MATCH else decision), RULE_HC_MISMATCH
-    for group in policy.hard_conflicts:
-        if all(by_name[name].level == DISAGREE for name in group):
-            return UNCERTAIN, RULE_HC_CONFLICT
-    return MATCH, RULE_HC_MATCH
+    policy = card.health_card
+    if policy is not None and by_name[policy.field].level not in (MISSING, DISAGREE):
+        for group in policy.hard_conflicts:
+            if all(by_name[name].level == DISAGREE for name in group):
+                return UNCERTAIN, RULE_HC_CONFLICT
+        return MATCH, RULE_HC_MATCH
+    if policy is not None and by_name[policy.field].level == DISAGREE:
+        decision, rule = min(decision, UNCERTAIN, key=_RANK.__getitem__), RULE_HC_MISMATCH
+    for conflict in card.conflicts:
+        if all(by_name[name].level == DISAGREE for name in conflict.fields):
+            capped = min(decision, conflict.decision, key=_RANK.__getitem__)
+            if capped != decision:
+                decision, rule = capped, conflict.name
+    return decision, rule

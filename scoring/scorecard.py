@@ -71,6 +71,17 @@ class EvidenceGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class Conflict:
+    """When every field in `fields` disagrees outright, the decision is at most `decision`: the
+    signature of a different person in the same household (twins: given names; a parent and child:
+    birth dates) is never an automatic match, whatever the other fields add up to."""
+
+    name: str
+    fields: tuple[str, ...]
+    decision: str
+
+
+@dataclass(frozen=True, slots=True)
 class Scorecard:
     id: str
     version: str
@@ -81,6 +92,7 @@ class Scorecard:
     name_swap: tuple[str, str] | None = None  # (given field, family field) tried swapped
     health_card: HealthCardPolicy | None = None
     groups: tuple[EvidenceGroup, ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -139,9 +151,12 @@ def parse_scorecard(data: object, *, source: str = "<data>") -> Scorecard:
     swap = _name_swap(data.get("name_swap"), names, problems)
     policy = _health_card(data.get("health_card"), names, problems)
     groups = _groups(data.get("groups", []), names, problems)
+    conflicts = _conflicts(data.get("conflicts", []), names, problems)
     if problems:
         raise ScorecardError(source, problems)
-    return Scorecard(ident, version, created_from, upper, lower, fields, swap, policy, groups, dict(data))
+    return Scorecard(
+        ident, version, created_from, upper, lower, fields, swap, policy, groups, conflicts, dict(data)
+    )
 
 
 def _text(data: Mapping[str, Any], key: str, problems: list[str], where: str) -> str:
@@ -228,8 +243,13 @@ def _levels(data: object, problems: list[str], where: str) -> tuple[Level, ...]:
         if not 0.0 < similarity <= 1.0:
             problems.append(f"{at}min_similarity: must be in (0, 1]")
         weight = _number(item, "weight", problems, at)
-        if levels and weight > levels[-1].weight:
-            problems.append(f"{at}weight: levels must be ordered strongest first (weight rises)")
+        for earlier in levels:
+            if earlier.comparator == comparator and earlier.min_similarity <= similarity:
+                problems.append(
+                    f"{at}min_similarity: unreachable, level {earlier.label!r} before it uses the same "
+                    "comparator with a lower or equal minimum (order levels strongest first)"
+                )
+                break
         levels.append(Level(label, comparator, similarity, weight, COMPARATORS.get(comparator, _zero)))
     return tuple(levels)
 
@@ -295,6 +315,31 @@ def _groups(data: object, names: set[str], problems: list[str]) -> tuple[Evidenc
             grouped.add(member)
         groups.append(EvidenceGroup(name, tuple(members), cap))
     return tuple(groups)
+
+
+def _conflicts(data: object, names: set[str], problems: list[str]) -> tuple[Conflict, ...]:
+    if not isinstance(data, list):
+        problems.append("conflicts: must be a list")
+        return ()
+    conflicts: list[Conflict] = []
+    for i, item in enumerate(data):
+        at = f"conflicts[{i}]."
+        if not isinstance(item, Mapping):
+            problems.append(f"{at[:-1]}: must be an object")
+            continue
+        name = _text(item, "name", problems, at)
+        decision = _text(item, "decision", problems, at)
+        if decision and decision not in (UNCERTAIN, NON_MATCH):
+            problems.append(f"{at}decision: must be {UNCERTAIN!r} or {NON_MATCH!r}")
+        members = item.get("fields")
+        if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
+            problems.append(f"{at}fields: must be a non-empty list of field names")
+            continue
+        for member in members:
+            if member not in names:
+                problems.append(f"{at}fields: {member!r} is not a field")
+        conflicts.append(Conflict(name, tuple(members), decision))
+    return tuple(conflicts)
 
 
 def _none(value: object) -> str | None:

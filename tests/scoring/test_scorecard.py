@@ -35,7 +35,7 @@ class TestLoad:
         data = _fixture_data()
         data["thresholds"] = {"upper": 5.0, "lower": 9.0}
         data["fields"][0]["levels"][1]["comparator"] = "no_such_comparator"
-        data["fields"][1]["levels"].reverse()  # weights now rise
+        data["fields"][2]["levels"][1:3] = data["fields"][2]["levels"][2:0:-1]  # "transposed" unreachable
         data["fields"][2]["normalizer"] = "nope"
         data["fields"][3]["levels"][0]["min_similarity"] = 1.5
         del data["version"]
@@ -47,7 +47,7 @@ class TestLoad:
         for expected in (
             "lower (9.0) is above upper",
             "unknown comparator 'no_such_comparator'",
-            "fields[1].levels[1].weight: levels must be ordered",
+            "fields[2].levels[2].min_similarity: unreachable, level 'near'",
             "unknown normaliser 'nope'",
             "min_similarity: must be in (0, 1]",
             "version: must be a non-empty string",
@@ -66,6 +66,14 @@ class TestLoad:
         data["fields"].append(data["fields"][0])
         with pytest.raises(ScorecardError, match="duplicate field 'given_name'"):
             load_scorecard(_write(tmp_path, data))
+
+    def test_conflict_and_group_problems_are_reported_when_malformed(self, tmp_path: Path) -> None:
+        data = _fixture_data()
+        data["conflicts"] = [{"name": "x", "fields": ["given_name"], "decision": "match"}]
+        data["groups"] = [{"name": "g", "fields": ["postal_code", "nowhere"], "max_weight": 3}]
+        with pytest.raises(ScorecardError) as caught:
+            load_scorecard(_write(tmp_path, data))
+        assert len(caught.value.problems) == 2
 
     def test_save_round_trips_when_reloaded(self, fixture_card: Scorecard, tmp_path: Path) -> None:
         path = tmp_path / "copy.json"
