@@ -47,7 +47,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -58,6 +58,14 @@ def _write_lock(engine: Engine) -> threading.RLock:
     key = str(engine.url)
     with _locks_guard:
         return _sqlite_write_locks.setdefault(key, threading.RLock())
+
+
+def make_read_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for read-only units: on PostgreSQL they run in autocommit (no BEGIN/COMMIT round trips;
+    each statement sees committed data). SQLite reads use the ordinary sessions."""
+    if is_sqlite(engine):
+        return make_sessionmaker(engine)
+    return sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
 
 
 @contextmanager

@@ -32,9 +32,11 @@ def record_count(session: Session, person_id: int) -> int:
 
 def set_link(session: Session, record: SourceRecord, person_id: int, *, method: LinkMethod, action: str,
              score: float | None = None, card: Any = None, breakdown: dict[str, Any] | None = None,
-             actor: str = "system", reason: str | None = None) -> int | None:
-    """Point the record at ``person_id``; returns the previous person (None when it had none)."""
-    link = session.get(Link, record.id)
+             actor: str = "system", reason: str | None = None, fresh: bool = False) -> int | None:
+    """Point the record at ``person_id``; returns the previous person (None when it had none).
+
+    ``fresh`` says the record is new in this transaction, so it has no link to look up."""
+    link = None if fresh else session.get(Link, record.id)
     previous = link.person_id if link else None
     card_id = getattr(card, "id", None)
     card_version = getattr(card, "version", None)

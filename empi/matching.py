@@ -64,7 +64,7 @@ def excluded_records(session: Session, record_id: int) -> set[int]:
 
 
 def candidates_for(session: Session, record: SourceRecord, keys: set[str], *, card: Any,
-                   limit: int = 200) -> list[Candidate]:
+                   limit: int = 200, fresh: bool = False) -> list[Candidate]:
     """Score the record against every person sharing a blocking key; best record per person."""
     from scoring import score_pair
 
@@ -79,7 +79,7 @@ def candidates_for(session: Session, record: SourceRecord, keys: set[str], *, ca
                            .join(Link, Link.record_id == SourceRecord.id)
                            .join(Person, Person.id == Link.person_id)
                            .where(SourceRecord.id.in_(ids), SourceRecord.status == "active")).all()
-    excluded = excluded_records(session, record.id)
+    excluded = set() if fresh else excluded_records(session, record.id)  # a new record has no exclusions
     blocked_persons = {pid for rec, pid, _ in rows if rec.id in excluded}
     mine = scoring_view(record)
     best: dict[int, Candidate] = {}

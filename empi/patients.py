@@ -56,6 +56,7 @@ def register(session: Session, cmd: RegisterSourceRecord, *, rt: Runtime) -> Fee
     if record is not None and record.status == "merged":
         raise Conflict("the identifier was merged into another and may not be used again", field="identifier")
     created = record is None or record.status == "deleted"
+    is_new = record is None  # nothing refers to it yet: no keys, link or exclusions to look up
     if record is None:
         record = SourceRecord(domain=key.domain, identifier=key.identifier, names=[], addresses=[], phones=[],
                               other_identifiers=[])
@@ -65,10 +66,10 @@ def register(session: Session, cmd: RegisterSourceRecord, *, rt: Runtime) -> Fee
     keys = _keys_of(record)
     lock_keys(session, keys)
     session.flush()
-    refresh_search_rows(session, record, sorted(keys))
+    refresh_search_rows(session, record, sorted(keys), fresh=is_new)
     actor = cmd.source or "system"
     if created:
-        result = _link_new(session, record, keys, rt=rt, actor=actor)
+        result = _link_new(session, record, keys, rt=rt, actor=actor, fresh=is_new)
     else:
         result = _relink(session, record, keys, rt=rt, actor=actor)
     result.created = created
@@ -87,32 +88,35 @@ def _result(session: Session, record: SourceRecord, outcome: FeedOutcome, *, sco
 
 
 def _apply_decision(session: Session, record: SourceRecord, decision: matching.Decision, *, rt: Runtime,
-                    actor: str, action: str) -> FeedResult:
+                    actor: str, action: str, fresh: bool = False) -> FeedResult:
     card = rt.card
     best = decision.best
     if decision.kind == "link" and best is not None:
         method = LinkMethod.DETERMINISTIC if decision.deterministic else LinkMethod.SCORECARD
         previous = links.set_link(session, record, best.person_id, method=method, action=action,
-                                  score=best.total, card=card, breakdown=best.score.to_dict(), actor=actor)
+                                  score=best.total, card=card, breakdown=best.score.to_dict(), actor=actor,
+                                  fresh=fresh)
         changed = tuple(p for p in (previous, best.person_id) if p is not None)
-        return _result(session, record, FeedOutcome.LINKED, score=best.total, changed=changed)
-    previous = links.person_of(session, record.id)
+        return FeedResult(record_id=record.id, person_id=best.person_id, regional_id=best.regional_id or "",
+                          created=False, outcome=FeedOutcome.LINKED, score=best.total, changed_persons=changed)
+    previous = None if fresh else links.person_of(session, record.id)
     person = links.new_person(session)
     links.set_link(session, record, person.id, method=LinkMethod.NEW, action=action,
                    score=best.total if best else None, card=card,
-                   breakdown=best.score.to_dict() if best else None, actor=actor)
+                   breakdown=best.score.to_dict() if best else None, actor=actor, fresh=fresh)
     changed = tuple(p for p in (previous, person.id) if p is not None)
-    if decision.kind == "review":
-        task = review.open_task(session, record, decision, card=card)
-        return _result(session, record, FeedOutcome.REVIEW, score=best.total if best else None, task=task.id,
-                       changed=changed)
-    return _result(session, record, FeedOutcome.NEW_PERSON, score=best.total if best else None, changed=changed)
+    task_id = review.open_task(session, record, decision, card=card).id if decision.kind == "review" else None
+    return FeedResult(record_id=record.id, person_id=person.id, regional_id=person.regional_id or "", created=False,
+                      outcome=FeedOutcome.REVIEW if task_id else FeedOutcome.NEW_PERSON,
+                      score=best.total if best else None, review_task_id=task_id, changed_persons=changed)
 
 
-def _link_new(session: Session, record: SourceRecord, keys: set[str], *, rt: Runtime, actor: str) -> FeedResult:
-    cands = matching.candidates_for(session, record, keys, card=rt.card, limit=rt.settings.max_candidates)
+def _link_new(session: Session, record: SourceRecord, keys: set[str], *, rt: Runtime, actor: str,
+              fresh: bool = False) -> FeedResult:
+    cands = matching.candidates_for(session, record, keys, card=rt.card, limit=rt.settings.max_candidates,
+                                    fresh=fresh)
     decision = matching.decide(cands, card=rt.card, margin=rt.settings.review_margin)
-    return _apply_decision(session, record, decision, rt=rt, actor=actor, action="link")
+    return _apply_decision(session, record, decision, rt=rt, actor=actor, action="link", fresh=fresh)
 
 
 def _relink(session: Session, record: SourceRecord, keys: set[str], *, rt: Runtime, actor: str) -> FeedResult:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from empi.commands import UNSET, Address, Demographics, PersonName, RecordKey
@@ -119,16 +119,21 @@ def scoring_view(record: SourceRecord) -> dict[str, Any]:
     }
 
 
-def refresh_search_rows(session: Session, record: SourceRecord, keys: Sequence[str]) -> None:
-    """Rewrite the record's blocking keys and searchable names."""
-    session.execute(delete(BlockingKey).where(BlockingKey.record_id == record.id))
-    session.execute(delete(RecordName).where(RecordName.record_id == record.id))
+def refresh_search_rows(session: Session, record: SourceRecord, keys: Sequence[str], *, fresh: bool = False) -> None:
+    """Rewrite the record's blocking keys and searchable names (``fresh``: the record has none yet)."""
+    if not fresh:
+        session.execute(delete(BlockingKey).where(BlockingKey.record_id == record.id))
+        session.execute(delete(RecordName).where(RecordName.record_id == record.id))
     if record.status != "active":
         return
-    session.add_all([BlockingKey(record_id=record.id, key=k[:96]) for k in sorted(set(keys))])
-    seen: set[tuple[str | None, str | None]] = set()
+    unique_keys = sorted({k[:96] for k in keys})
+    if unique_keys:
+        session.execute(insert(BlockingKey), [{"record_id": record.id, "key": k} for k in unique_keys])
+    names: dict[tuple[str | None, str | None], str | None] = {}
     for n in record.names or []:
         pair = (search_norm(n.get("family")), search_norm(n.get("given")))
-        if pair != (None, None) and pair not in seen:
-            seen.add(pair)
-            session.add(RecordName(record_id=record.id, family_norm=pair[0], given_norm=pair[1], use=n.get("use")))
+        if pair != (None, None) and pair not in names:
+            names[pair] = n.get("use")
+    if names:
+        session.execute(insert(RecordName), [{"record_id": record.id, "family_norm": f, "given_norm": g, "use": u}
+                                             for (f, g), u in names.items()])

@@ -15,7 +15,16 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from empi.config import DomainRegistry, Settings
-from empi.db import has_schema, is_sqlite, make_engine, make_sessionmaker, migrate, needs_migration, unit_of_work
+from empi.db import (
+    has_schema,
+    is_sqlite,
+    make_engine,
+    make_read_sessionmaker,
+    make_sessionmaker,
+    migrate,
+    needs_migration,
+    unit_of_work,
+)
 
 # A change listener runs inside the writing transaction, after the change, with the ids of the
 # persons whose cross-references changed (ITI-10 notifications use this to fill the outbox).
@@ -30,6 +39,7 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     listeners: list[ChangeListener] = field(default_factory=list)
+    read_sessions: sessionmaker[Session] | None = None
 
     @classmethod
     def start(cls, settings: Settings, *, auto_migrate: bool | None = None) -> Runtime:
@@ -42,7 +52,7 @@ class Runtime:
             migrate(settings.database_url)
         card = load_scorecard(settings.scorecard) if settings.scorecard else load_scorecard()
         rt = cls(settings=settings, registry=settings.registry, card=card, engine=engine,
-                 sessions=make_sessionmaker(engine))
+                 sessions=make_sessionmaker(engine), read_sessions=make_read_sessionmaker(engine))
         if settings.consumers:  # ITI-10: queue update notifications in the outbox
             from empi.notify import on_change
 
@@ -60,7 +70,7 @@ class Runtime:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with unit_of_work(self.sessions, write=False) as session:
+        with unit_of_work(self.read_sessions or self.sessions, write=False) as session:
             yield session
 
     def changed(self, session: Session, person_ids: Sequence[int]) -> None:

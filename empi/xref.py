@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from empi.commands import CrossReference, CrossReferences, RecordKey
 from empi.errors import UnknownIdentifier
@@ -25,21 +26,26 @@ def cross_references(session: Session, key: RecordKey, *, rt: Runtime,
     otherwise only the listed namespaces (the regional namespace may be listed).
     """
     regional = rt.registry.regional
-    row = session.execute(
-        select(SourceRecord.id, Link.person_id, Person.regional_id)
-        .join(Link, Link.record_id == SourceRecord.id).join(Person, Person.id == Link.person_id)
-        .where(SourceRecord.domain == key.domain, SourceRecord.identifier == key.identifier,
-               SourceRecord.status == "active")).first()
-    if row is None:
+    asked = aliased(SourceRecord)
+    other = aliased(SourceRecord)
+    asked_link = aliased(Link)
+    other_link = aliased(Link)
+    # one round trip: the asked record's person and every active record of that person (itself included)
+    rows = session.execute(
+        select(asked.id, asked_link.person_id, Person.regional_id, other.identifier, other.domain, other.id)
+        .join(asked_link, asked_link.record_id == asked.id)
+        .join(Person, Person.id == asked_link.person_id)
+        .join(other_link, other_link.person_id == asked_link.person_id)
+        .join(other, other.id == other_link.record_id)
+        .where(asked.domain == key.domain, asked.identifier == key.identifier, asked.status == "active",
+               other.status == "active")
+        .order_by(other.domain, other.identifier)).all()
+    if not rows:
         raise UnknownIdentifier("the identifier is not known in its domain", field="identifier")
-    record_id, person_id, regional_id = row
+    record_id, person_id, regional_id = rows[0][0], rows[0][1], rows[0][2]
     wanted = None if domains is None else {d.upper() for d in domains}
-    q = (select(SourceRecord.identifier, SourceRecord.domain, SourceRecord.id)
-         .join(Link, Link.record_id == SourceRecord.id)
-         .where(Link.person_id == person_id, SourceRecord.id != record_id, SourceRecord.status == "active")
-         .order_by(SourceRecord.domain, SourceRecord.identifier))
-    found = [CrossReference(identifier=i, domain=d, record_id=r) for i, d, r in session.execute(q)
-             if wanted is None or d.upper() in wanted]
+    found = [CrossReference(identifier=i, domain=d, record_id=r) for _, _, _, i, d, r in rows
+             if r != record_id and (wanted is None or d.upper() in wanted)]
     include_regional = (rt.settings.publish_regional_id if wanted is None
                         else regional is not None and regional.namespace.upper() in wanted)
     if include_regional and regional is not None and regional_id:
