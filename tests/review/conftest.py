@@ -8,7 +8,7 @@ import os
 import shutil
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ CHROMIUM = os.environ.get("EMPI_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
+# pinned, so retuning the production card never moves the seeded pairs (67.5 points) out of review
+SCORECARD = REPO / "tests" / "data" / "scorecards" / "review-v1.json"
 PASSWORD = "synthetic-pass-1"
 _numbers = itertools.count(100)
 
@@ -63,13 +65,20 @@ def _uvicorn(rt: Runtime) -> tuple[Any, threading.Thread, int]:
     return server, thread, port
 
 
+@pytest.fixture
+def rt(make_runtime: Callable[..., Runtime]) -> Runtime:
+    """The review tests' runtime: the parametrised database with the pinned scorecard."""
+    return make_runtime(scorecard=str(SCORECARD))
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Live]:
     from api.mllp.server import serve_in_thread
 
     db = tmp_path_factory.mktemp("review-live") / "empi.db"
     shutil.copy(sqlite_template, db)
-    rt = Runtime.start(replace(nist_settings(), database_url=f"sqlite:///{db}"), auto_migrate=False)
+    rt = Runtime.start(replace(nist_settings(), database_url=f"sqlite:///{db}", scorecard=str(SCORECARD)),
+                       auto_migrate=False)
     with rt.write() as session:
         for name, role in (("alice", "steward"), ("bob", "steward"), ("vic", "viewer")):
             users.add_user(session, name, PASSWORD, role=role)

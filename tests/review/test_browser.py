@@ -120,7 +120,7 @@ class TestTaskPage:
         assert "f-missing" in (table.get_by_role("row", name="City").get_attribute("class") or "")
         assert "f-agree" in (table.get_by_role("row", name="Family name").get_attribute("class") or "")
         assert "67.5" in table.locator("tfoot").inner_text()
-        assert "scorecard default v1" in page.locator(".meta").inner_text()
+        assert "scorecard review-fixture v1" in page.locator(".meta").inner_text()
         assert "review band 63–70" in page.locator(".meta").inner_text()
         screenshot(page, "task-1280x800")
         page.set_viewport_size({"width": 390, "height": 844})
