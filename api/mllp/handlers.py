@@ -199,7 +199,9 @@ def reject(rt: Runtime, code: int = acks.SEGMENT_SEQUENCE, head: bytes = b"") ->
                     failures=(Failure("AR", code),))
 
 
-# ITI-21 PDQ (QBP^Q22, QCN^J01) lives in its own module, which lists its handlers' fields.
-from api.mllp import pdq  # noqa: E402
+# ITI-21 PDQ (QBP^Q22, QCN^J01) and ITI-30 (A28 A31 A47 A24 A37) live in their own modules, which
+# list their handlers' fields.
+from api.mllp import iti30, pdq  # noqa: E402
 
-HANDLERS.update({key: Handler(**fields) for key, fields in pdq.HANDLERS.items()})
+for _table in (pdq.HANDLERS, iti30.HANDLERS):
+    HANDLERS.update({key: Handler(**fields) for key, fields in _table.items()})
