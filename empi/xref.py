@@ -26,6 +26,8 @@ def cross_references(session: Session, key: RecordKey, *, rt: Runtime,
     otherwise only the listed namespaces (the regional namespace may be listed).
     """
     regional = rt.registry.regional
+    if regional is not None and key.domain.upper() == regional.namespace.upper():
+        return _by_regional_id(session, key.identifier, rt=rt, domains=domains)
     asked = aliased(SourceRecord)
     other = aliased(SourceRecord)
     asked_link = aliased(Link)
@@ -51,6 +53,17 @@ def cross_references(session: Session, key: RecordKey, *, rt: Runtime,
     if include_regional and regional is not None and regional_id:
         found.append(CrossReference(identifier=regional_id, domain=regional.namespace, record_id=None))
     return CrossReferences(person_id=person_id, regional_id=regional_id or "", identifiers=found)
+
+
+def _by_regional_id(session: Session, regional_id: str, *, rt: Runtime,
+                    domains: Sequence[str] | None) -> CrossReferences:
+    """A query by the regional ID itself: every record of that (active) person."""
+    person_id = session.scalar(select(Person.id).where(Person.regional_id == regional_id, Person.is_active.is_(True)))
+    if person_id is None:
+        raise UnknownIdentifier("the regional ID is not known", field="identifier")
+    wanted = None if domains is None else {d.upper() for d in domains}
+    found = [r for r in person_identifiers(session, person_id) if wanted is None or r.domain.upper() in wanted]
+    return CrossReferences(person_id=person_id, regional_id=regional_id, identifiers=found)
 
 
 def person_identifiers(session: Session, person_id: int) -> list[CrossReference]:

@@ -236,6 +236,14 @@ class TestCrossReferences:
         assert ids(rt, "A1", "HOSPA", domains=["EMPI"]) == {(a.regional_id, "EMPI")}
         assert ids(rt, "B1", "HOSPB", domains=["HOSPB"]) == {("B2", "HOSPB")}
 
+    def test_a_query_by_regional_id_returns_every_record(self, rt: Runtime) -> None:
+        a = register(rt, "A1", "HOSPA", person())
+        register(rt, "B1", "HOSPB", person())
+        assert ids(rt, a.regional_id, "EMPI") == {("A1", "HOSPA"), ("B1", "HOSPB")}
+        assert ids(rt, a.regional_id, "EMPI", domains=["HOSPB"]) == {("B1", "HOSPB")}
+        with pytest.raises(UnknownIdentifier), rt.read() as s:
+            xref.cross_references(s, RecordKey("0000000000", "EMPI"), rt=rt)
+
     def test_regional_id_is_not_published_by_default(self, rt: Runtime) -> None:
         register(rt, "A1", "HOSPA", person())
         assert ids(rt, "A1", "HOSPA") == set()
