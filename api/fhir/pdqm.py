@@ -97,7 +97,10 @@ def parse_query(items: list[tuple[str, str]], rt: Runtime, *, strict: bool = Fal
             if modifier not in _MODIFIERS:
                 raise FhirError(400, "not-supported", f"modifier :{modifier} is not supported on {name}",
                                 expression=raw_name)
-            getattr(q, _STRING_PARAMS[name]).append(Text(tuple(values), _MODIFIERS[modifier]))
+            match = _MODIFIERS[modifier]
+            if name == "address" and not modifier:  # server-defined in FHIR: any part, anywhere in it
+                match = Match.CONTAINS
+            getattr(q, _STRING_PARAMS[name]).append(Text(tuple(values), match))
         elif modifier:
             raise FhirError(400, "not-supported", f"modifier :{modifier} is not supported on {name}",
                             expression=raw_name)

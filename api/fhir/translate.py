@@ -64,11 +64,14 @@ def demographics(patient: Patient, key: RecordKey | None, registry: DomainRegist
     """The Patient as a full replacement (FHIR update): anything absent is deleted. ``key``: the record
     the Patient is fed for, which its identifiers must include ($match input has none)."""
     mapped = _identifiers(patient, key, registry)
+    if patient.gender and patient.gender not in GENDER_TO_SEX:
+        raise FhirError(400, "code-invalid", "Patient.gender must be male, female, other or unknown",
+                        expression="Patient.gender")
     born = patient.birthDate
     return Demographics(
         names=[_name(n) for n in patient.name or []],
         birth_date=born.isoformat() if isinstance(born, date) else (str(born) if born else None),
-        sex=GENDER_TO_SEX.get(patient.gender) if patient.gender else None,
+        sex=GENDER_TO_SEX[patient.gender] if patient.gender else None,
         addresses=[_address(a) for a in patient.address or []],
         phones=[t.value for t in patient.telecom or [] if t.value and t.system in (None, "phone", "sms")],
         mothers_maiden_name=_extension_string(patient, MOTHERS_MAIDEN_NAME),
