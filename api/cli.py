@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from empi.config import ConfigError, Settings, load_settings
 from empi.errors import EmpiError
 
-COMMAND_MODULES: list[str] = ["api.cli", "api.cli_users", "api.cli_clients", "api.cli_tuning"]
+COMMAND_MODULES: list[str] = ["api.cli", "api.cli_users", "api.cli_clients", "api.cli_tuning", "api.cli_ops"]
 
 
 class CliError(Exception):
