@@ -128,6 +128,7 @@ def task(session: Session, rt: Runtime, task_id: int) -> dict[str, Any] | None:
             "agree": sum(1 for f in c.get("fields") or [] if float(f.get("points") or 0) > 0),
             "differ": sum(1 for f in c.get("fields") or [] if float(f.get("points") or 0) < 0),
             "meter": _meter(total, lower, upper),
+            "differences": [f for f in _field_rows(c.get("fields") or []) if f["kind"] in ("differ", "partial")],
             "records": [record_view(session, r) for r in links.records_of(session, person.id)] if person else []})
     nxt = review.next_open_task(session, after=t)
     return {"id": t.id, "status": t.status, "reason": t.reason, "reason_label": REASON_LABELS.get(t.reason, t.reason),

@@ -8,7 +8,7 @@ family name, street, postal code and birth date, so pairs never block against ea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from empi import patients
 from empi.commands import Address, Demographics, PersonName, RecordKey, RegisterSourceRecord
@@ -33,7 +33,7 @@ class Pair:
     second_person: int
 
 
-def demographics(n: int, *, year_shift: int = 0, city: bool = True, phone: bool = False) -> Demographics:
+def demographics(n: int, *, year_shift: int = 0, city: bool = True, phone: str | None = None) -> Demographics:
     year = 1950 + (n % 50) + year_shift
     month, day = 1 + n % 12, 1 + n % 28
     postal = f"K{n % 10}A {n % 10}B{(n // 10) % 10}"
@@ -42,7 +42,7 @@ def demographics(n: int, *, year_shift: int = 0, city: bool = True, phone: bool 
         birth_date=f"{year:04d}-{month:02d}-{day:02d}", sex="F" if n % 2 else "M",
         addresses=[Address(line1=f"{100 + n} Lantern Row", city="Brookvale" if city else None, province="ON",
                            postal_code=postal)],
-        phones=[f"613555{n:04d}"] if phone else [])
+        phones=[f"613555{phone}"] if phone else [])
 
 
 def register(rt: Runtime, key: RecordKey, demo: Demographics) -> patients.FeedResult:
@@ -51,10 +51,23 @@ def register(rt: Runtime, key: RecordKey, demo: Demographics) -> patients.FeedRe
                                  rt=rt)
 
 
-def uncertain_pair(rt: Runtime, n: int) -> Pair:
+def uncertain_pair(rt: Runtime, n: int, *, phones: bool = False) -> Pair:
+    """``phones``: both records carry a phone and the numbers differ (city kept): 67.2 points, with
+    agreeing, partly agreeing, missing and disagreeing fields all on one task page."""
     first = RecordKey(f"A{n:05d}", "HOSPA")
     second = RecordKey(f"B{n:05d}", "HOSPB")
-    a = register(rt, first, demographics(n))
-    b = register(rt, second, demographics(n, year_shift=1, city=False))
+    a = register(rt, first, demographics(n, phone="0101" if phones else None))
+    b = register(rt, second, demographics(n, year_shift=1, city=phones, phone="0199" if phones else None))
     assert b.review_task_id is not None, f"pair {n} scored {b.score}, expected a review task"
     return Pair(first, second, b.review_task_id, a.person_id, b.person_id)
+
+
+def two_candidate_task(rt: Runtime, n: int) -> tuple[Pair, int]:
+    """An uncertain pair plus a third record (NIST2010, birth year off the other way, no city) that
+    scores in the review band against the newcomer too: the newcomer's task lists two candidates.
+    Returns the pair and the third record's person."""
+    pair = uncertain_pair(rt, n)
+    third = register(rt, RecordKey(f"C{n:05d}", "NIST2010"), demographics(n, year_shift=2, city=False))
+    again = register(rt, pair.second, demographics(n, year_shift=1, city=False))  # re-matched: a new task
+    assert again.review_task_id is not None
+    return replace(pair, task_id=again.review_task_id), third.person_id

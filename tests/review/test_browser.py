@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from empi import xref
 from empi.models import AuditEvent, MatchExclusion, ReviewTask
-from tests.review.conftest import Live, next_n, screenshot, sign_in
-from tests.review.seed import Pair, demographics, register, uncertain_pair
+from tests.review.conftest import SCREENSHOTS, Live, next_n, screenshot, sign_in
+from tests.review.seed import Pair, demographics, register, two_candidate_task, uncertain_pair
 
 pytestmark = pytest.mark.browser
 
@@ -108,7 +109,7 @@ class TestTaskPage:
                                                           live: Live) -> None:
         for _ in range(3):
             uncertain_pair(live.rt, next_n())
-        pair = uncertain_pair(live.rt, next_n())
+        pair = uncertain_pair(live.rt, next_n(), phones=True)
         page = sign_in(browser, contexts, live)
         screenshot(page, "queue-1280x800")
         open_task(page, pair)
@@ -117,16 +118,32 @@ class TestTaskPage:
         assert "f-partial" in (birth.get_attribute("class") or "")
         cells = birth.get_by_role("cell").all_inner_texts()
         assert cells[2:] == ["birth_date", "one-digit", "+8.6"]
-        assert "f-missing" in (table.get_by_role("row", name="City").get_attribute("class") or "")
+        assert "f-differ" in (table.get_by_role("row", name="Phone").get_attribute("class") or "")
+        assert "f-missing" in (table.get_by_role("row", name="Middle name").get_attribute("class") or "")
         assert "f-agree" in (table.get_by_role("row", name="Family name").get_attribute("class") or "")
-        assert "67.5" in table.locator("tfoot").inner_text()
+        assert "67.2" in table.locator("tfoot").inner_text()
         assert "scorecard review-fixture v1" in page.locator(".meta").inner_text()
         assert "review band 63–70" in page.locator(".meta").inner_text()
+        assert page.get_by_role("list", name="Where the records differ").inner_text().startswith("Birth date")
         screenshot(page, "task-1280x800")
+        page.screenshot(path=str(SCREENSHOTS / "task-1280-full.png"), full_page=True)
         page.set_viewport_size({"width": 390, "height": 844})
         screenshot(page, "task-390x844")
         page.goto("/review")
         screenshot(page, "queue-390x844")
+
+    def test_keyboard_moves_through_the_queue(self, browser: Any, contexts: list[Any], live: Live) -> None:
+        uncertain_pair(live.rt, next_n())
+        uncertain_pair(live.rt, next_n())
+        page = sign_in(browser, contexts, live)
+        rows = page.locator("tr.task-row")
+        second_id = rows.nth(1).get_attribute("data-href")
+        page.keyboard.press("j")
+        assert "selected" in (rows.nth(1).get_attribute("class") or "")
+        page.keyboard.press("Enter")
+        page.wait_for_url("**" + str(second_id))
+        page.keyboard.press("q")
+        page.wait_for_url("**/review")
 
 
 class TestDecisions:
@@ -146,6 +163,22 @@ class TestDecisions:
                                                                                         "HOSPA"))
         task = task_row(live, pair.task_id)
         assert (task.resolution, task.resolved_by) == ("link", "alice")
+
+    def test_second_candidate_chosen_by_number_key(self, browser: Any, contexts: list[Any], live: Live) -> None:
+        pair, third_person = two_candidate_task(live.rt, next_n())
+        page = sign_in(browser, contexts, live)
+        open_task(page, pair)
+        assert page.locator("section.candidate").count() == 2
+        screenshot(page, "task-two-candidates-1280x800")
+        page.locator("body").press("2")
+        page.locator("body").press("l")
+        page.keyboard.type("the NIST2010 chart matches")
+        page.keyboard.press("Control+Enter")
+        page.get_by_text(f"Task {pair.task_id} resolved").wait_for()
+        with live.rt.read() as session:
+            refs = xref.cross_references(session, pair.second, rt=live.rt)
+        assert [r.identifier for r in refs.identifiers] == [f"C{pair.second.identifier[1:]}"]
+        assert refs.person_id == third_person
 
     def test_different_person_is_remembered(self, browser: Any, contexts: list[Any], live: Live) -> None:
         n = next_n()
