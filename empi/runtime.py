@@ -57,6 +57,10 @@ class Runtime:
             from empi.notify import on_change
 
             rt.listeners.append(on_change)
+        if settings.audit_syslog:  # ATNA: RFC 5424 copies of audit events to a collector
+            from empi.syslog import install
+
+            install(settings.audit_syslog, app=settings.application)
         return rt
 
     @property
