@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
-from fhir.resources.R4B import construct_fhir_element
+from fhir.resources.R4B import construct_fhir_element, get_fhir_model_class
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.resource import Resource
 from pydantic.v1 import ValidationError
@@ -98,7 +98,7 @@ def parse_resource(raw: bytes, fmt: str, expected: tuple[str, ...]) -> Resource:
             kind = _xml_root(raw)
             if kind not in expected:
                 raise FhirError(400, "structure", f"expected a {' or '.join(expected)} resource, got {kind}")
-            cls = type(construct_fhir_element(kind, {}))
+            cls = get_fhir_model_class(kind)
             return cls.parse_raw(raw, content_type="text/xml")  # type: ignore[no-any-return]
         import json
 
