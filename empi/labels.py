@@ -73,7 +73,7 @@ def _from_tasks(session: Session) -> Iterator[Label]:
                 yield Label(*_pair(task.record_id, other), False, f"review:{task.resolution}", task.resolved_at)
             continue
         persons = dict(session.execute(select(Link.record_id, Link.person_id)
-                                       .where(Link.record_id.in_([task.record_id, *others]))).tuples().all())
+                                       .where(Link.record_id.in_([task.record_id, *others]))).all())
         mine = persons.get(task.record_id)
         for other in sorted(others):
             if mine is not None and persons.get(other) == mine:

@@ -3,7 +3,8 @@
 Every active record whose link was made automatically (a scorecard or health-card link, or a new
 person) is matched again with the new card through `matching.candidates_for` and `matching.decide`,
 exactly as a feed would re-match it. Manual links (steward decisions) and merge links (an A40 or a
-replaced-by merge) are left alone. The outcome per record is one of:
+replaced-by merge) are left alone, and so are the other records of a person with such a link (the
+steward confirmed them together). The outcome per record is one of:
 
 * ``make``   - a record alone on its person would join another person;
 * ``break``  - a record no longer fits its person's other records and would get a person of its own;
@@ -90,40 +91,63 @@ def plan_record(session: Session, record: SourceRecord, link: Link, *, card: Any
     """What the new card decides for one automatically linked record (mirrors re-matching on update)."""
     cands = matching.candidates_for(session, record, _keys(session, record.id), card=card, limit=limit)
     current = link.person_id
-    siblings = len(links.records_of(session, current, exclude=record.id))
+    sibling_ids = [r.id for r in links.records_of(session, current, exclude=record.id)]
+    siblings = len(sibling_ids)
     decision = matching.decide(cands, card=card, margin=margin)
     best = decision.best
+    if siblings and _confirmed(session, sibling_ids):
+        return _Plan(None, decision, siblings)
     if siblings:
         mine = next((c for c in cands if c.person_id == current), None)
         fits = mine is not None and (mine.score.decision == "match" or mine.rule == "health-card-match")
         if fits and (best is None or best.person_id == current or decision.kind != "link"):
             return _Plan(None, decision, siblings)
-        decision = matching.decide([c for c in cands if c.person_id != current], card=card, margin=margin)
-        best = decision.best
+        elsewhere = matching.decide([c for c in cands if c.person_id != current], card=card, margin=margin)
+        if elsewhere.kind == "link" and elsewhere.best is not None:
+            change = Change("move", record.id, current, elsewhere.best.person_id, link.score, elsewhere.best.total)
+            return _Plan(change, elsewhere, siblings)
+        # on a person of its own, its former siblings become candidates: uncertain about them -> review
+        after = decision if decision.kind == "review" else elsewhere
+        reason = after.reason if after.kind == "review" else None
         new_score = mine.total if mine is not None else None
-        if decision.kind == "link" and best is not None:
-            return _Plan(Change("move", record.id, current, best.person_id, link.score, best.total), decision,
-                         siblings)
-        reason = decision.reason if decision.kind == "review" else None
-        return _Plan(Change("break", record.id, current, None, link.score, new_score, reason), decision, siblings)
+        return _Plan(Change("break", record.id, current, None, link.score, new_score, reason), after, siblings)
     if decision.kind == "link" and best is not None:
         return _Plan(Change("make", record.id, current, best.person_id, link.score, best.total), decision, siblings)
-    if decision.kind == "review" and best is not None and not _has_open_task(session, record.id):
+    if decision.kind == "review" and best is not None and not _queued(session, record.id, best.record.id):
         return _Plan(Change("review", record.id, current, None, link.score, best.total, decision.reason),
                      decision, siblings)
     return _Plan(None, decision, siblings)
 
 
-def _has_open_task(session: Session, record_id: int) -> bool:
-    return bool(session.scalar(select(func.count()).select_from(ReviewTask)
-                               .where(ReviewTask.record_id == record_id, ReviewTask.status == "open")))
+def _confirmed(session: Session, record_ids: Sequence[int]) -> bool:
+    """A steward linked one of these records by hand: the person's records are confirmed together."""
+    return bool(session.scalar(select(func.count()).select_from(Link).where(
+        Link.record_id.in_(record_ids), Link.method.in_(KEPT_METHODS))))
+
+
+def _supersede_tasks_about(session: Session, record_id: int, person_id: int) -> None:
+    """Open tasks of the person's records that asked about this record: now settled by the link."""
+    others = [r.id for r in links.records_of(session, person_id, exclude=record_id)]
+    tasks = session.scalars(select(ReviewTask).where(ReviewTask.record_id.in_(others),
+                                                     ReviewTask.status == "open")).all()
+    for task in tasks:
+        if any(c.get("record_id") == record_id for c in task.candidates or []):
+            review.supersede_open_tasks(session, task.record_id, actor=ACTOR)
+
+
+def _queued(session: Session, record_id: int, other_id: int) -> bool:
+    """Is the record, or this pair seen from the other record's side, already waiting in review?"""
+    tasks = session.scalars(select(ReviewTask).where(ReviewTask.record_id.in_([record_id, other_id]),
+                                                     ReviewTask.status == "open")).all()
+    return any(t.record_id == record_id or any(c.get("record_id") == record_id for c in t.candidates or [])
+               for t in tasks)
 
 
 def _automatic(session: Session, after: int, size: int) -> Sequence[tuple[SourceRecord, Link]]:
     rows = session.execute(select(SourceRecord, Link).join(Link, Link.record_id == SourceRecord.id)
                            .where(SourceRecord.status == "active", SourceRecord.id > after)
-                           .order_by(SourceRecord.id).limit(size)).tuples().all()
-    return rows
+                           .order_by(SourceRecord.id).limit(size)).all()
+    return [(r, lk) for r, lk in rows]
 
 
 def _count(session: Session) -> int:
@@ -219,6 +243,7 @@ def _apply_change(session: Session, record: SourceRecord, plan: _Plan, *, card: 
         method = LinkMethod.DETERMINISTIC if decision.deterministic else LinkMethod.SCORECARD
         links.set_link(session, record, best.person_id, method=method, action="relink", score=best.total,
                        card=card, breakdown=best.score.to_dict(), actor=ACTOR, reason=reason)
+        _supersede_tasks_about(session, record.id, best.person_id)
         return [change.from_person, best.person_id]
     persons = [change.from_person]
     if change.kind == "break":

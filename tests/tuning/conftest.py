@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from scoring import Scorecard
+from empi.runtime import Runtime
+from scoring import Scorecard, save_scorecard
 from scoring.scorecard import parse_scorecard
 
 
@@ -42,3 +45,16 @@ def small_card_data(version: str = "1") -> dict[str, Any]:
 @pytest.fixture
 def small_card() -> Scorecard:
     return parse_scorecard(small_card_data(), source="small card")
+
+
+@pytest.fixture
+def small_card_path(small_card: Scorecard, tmp_path: Path) -> Path:
+    path = tmp_path / "small-card-v1.json"
+    save_scorecard(small_card, path)
+    return path
+
+
+@pytest.fixture
+def tuning_rt(make_runtime: Callable[..., Runtime], small_card_path: Path) -> Runtime:
+    """A runtime on the parametrised database (SQLite and PostgreSQL) scoring with the small card."""
+    return make_runtime(scorecard=str(small_card_path))
