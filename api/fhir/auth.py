@@ -31,6 +31,7 @@ SCOPES: dict[str, str] = {
     "ITI-104": "PIXm patient identity feed (conditional PUT and DELETE on Patient)",
     "ITI-78": "PDQm patient search and read",
     "ITI-119": "PDQm patient match (Patient/$match)",
+    "ITI-81": "audit trail search (AuditEvent)",
 }
 TOKEN_PREFIX = "empi_"
 
