@@ -1,0 +1,262 @@
+"""PIX benchmark over a real MLLP socket: ITI-8 feed rate and ITI-9 query rate/latency.
+
+    .venv/bin/python benchmarks/mllp/bench_pix.py --records 100000                 # SQLite and PostgreSQL
+    .venv/bin/python benchmarks/mllp/bench_pix.py --records 5000 --backends sqlite  # a quick run
+
+Synthetic patients (invented names only) are spread over three domains; a patient has a record in
+1-3 of them, and the copies carry realistic errors: typos, transposed day/month, nicknames, missing
+phone/address/SSN. Records are fed in random order over ``--connections`` concurrent MLLP connections
+to a listener started in this process (``serve_in_thread``) on a fresh database; the feed rate is
+printed per window of ``--window`` records, so the rate near 10,000 records can be compared with the
+rate near 100,000. Then ``--queries`` ITI-9 queries run over the same number of connections.
+PostgreSQL comes from ``--postgres-url`` / ``EMPI_TEST_POSTGRES_URL`` (an admin URL: a scratch
+database is created and dropped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from api.mllp.server import serve_in_thread  # noqa: E402
+from empi.config import Settings, parse_settings  # noqa: E402
+from empi.db import normalise_url  # noqa: E402
+from empi.runtime import Runtime  # noqa: E402
+
+DOMAINS = [("BENCHA", "2.25.9001"), ("BENCHB", "2.25.9002"), ("BENCHC", "2.25.9003")]
+GIVEN = ["ALDRIC", "BRYNNA", "CORVIN", "DELPHA", "ELMIRO", "FAYLEN", "GARRIK", "HESTRA", "IVORNE", "JALISA",
+         "KORBIN", "LUNETTE", "MARVEK", "NERISSA", "ORLAND", "PELLA", "QUINLAN", "ROSALEE", "SORREN", "TAMSIN",
+         "ULRIKA", "VESPER", "WYNDHAM", "XANTHE", "YORICK", "ZELENA", "ROBERTO", "WILHELM", "KATRINE", "ELIZABET"]
+NICK = {"ROBERTO": "BERTO", "WILHELM": "WILL", "KATRINE": "KATE", "ELIZABET": "LIZ", "ALDRIC": "AL", "MARVEK": "MARV"}
+SYL = ["BAR", "COR", "DEL", "FEN", "GAL", "HOL", "KIR", "LOM", "MAR", "NOV", "PEL", "QUA", "ROS", "SAV", "TOR",
+       "ULM", "VAN", "WES", "YAR", "ZEN", "BRI", "CAS", "DUN", "EST", "FOR", "GRE", "HAN", "IVE", "JOR", "KEL"]
+STREETS = ["Quarry Lane", "Aster Way", "Juniper Road", "Falcon Crescent", "Mill Street", "Harbour Drive"]
+CITIES = ["NORTHBY", "EASTWICK", "SOUTHAM", "WESTFORD", "MIDVALE", "LAKEMOOR"]
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    family: str
+    given: str
+    dob: str  # YYYYMMDD
+    sex: str
+    street: str
+    city: str
+    postal: str
+    phone: str
+    ssn: str
+
+
+def patients(n: int, rng: random.Random) -> Iterator[Patient]:
+    for i in range(n):
+        family = "".join(rng.choice(SYL) for _ in range(rng.choice((2, 3)))) + SYL[i % len(SYL)][:1]
+        yield Patient(family=family, given=rng.choice(GIVEN),
+                      dob=f"{rng.randint(1925, 2020)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}",
+                      sex=rng.choice("MF"), street=f"{rng.randint(1, 9999)} {rng.choice(STREETS)}",
+                      city=rng.choice(CITIES), postal=f"K{rng.randint(0, 9)}A{rng.randint(0, 9)}B{rng.randint(0, 9)}",
+                      phone=f"{rng.randint(200, 999)}{rng.randint(2000000, 9999999)}",
+                      ssn=f"{rng.randint(100, 899)}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}")
+
+
+def typo(s: str, rng: random.Random) -> str:
+    i = rng.randrange(len(s))
+    kind = rng.random()
+    if kind < 0.4 and len(s) > 3:
+        return s[:i] + s[i + 1:]
+    if kind < 0.7 and i + 1 < len(s):
+        return s[:i] + s[i + 1] + s[i] + s[i + 2:]
+    return s[:i] + rng.choice("AEIOURSTLN") + s[i + 1:]
+
+
+def noisy(p: Patient, rng: random.Random) -> Patient:
+    """A copy as another system recorded it."""
+    r = rng.random()
+    if r < 0.15:
+        p = replace(p, family=typo(p.family, rng))
+    elif r < 0.25:
+        p = replace(p, given=NICK.get(p.given, typo(p.given, rng)))
+    elif r < 0.32 and int(p.dob[6:]) <= 12:
+        p = replace(p, dob=p.dob[:4] + p.dob[6:] + p.dob[4:6])  # day and month transposed
+    if rng.random() < 0.2:
+        p = replace(p, phone="")
+    if rng.random() < 0.1:
+        p = replace(p, street="", city="", postal="")
+    if rng.random() < 0.3:
+        p = replace(p, ssn="")
+    return p
+
+
+def adt(control_id: str, identifier: str, domain: str, p: Patient) -> bytes:
+    address = f"{p.street}^^{p.city}^ON^{p.postal}" if p.street else ""
+    phone = f"^PRN^PH^^^{p.phone[:3]}^{p.phone[3:]}" if p.phone else ""
+    return (f"MSH|^~\\&|BENCH|BENCH|EMPI|EMPI|20240101120000||ADT^A04^ADT_A01|{control_id}|P|2.3.1\r"
+            f"EVN||20240101120000\r"
+            f"PID|||{identifier}^^^{domain}||{p.family}^{p.given}^^^^^L||{p.dob}|{p.sex}|||{address}||{phone}"
+            f"||||||{p.ssn}\rPV1||O").encode()
+
+
+def q23(control_id: str, identifier: str, domain: str) -> bytes:
+    return (f"MSH|^~\\&|BENCH|BENCH|EMPI|EMPI|20240101120000||QBP^Q23^QBP_Q21|{control_id}|P|2.5\r"
+            f"QPD|IHE PIX Query|Q{control_id}|{identifier}^^^{domain}|\rRCP|I").encode()
+
+
+def build_records(n: int, seed: int) -> list[tuple[str, str, Patient]]:
+    rng = random.Random(seed)
+    out: list[tuple[str, str, Patient]] = []
+    for k, p in enumerate(patients(n, rng)):
+        if len(out) >= n:
+            break
+        copies = rng.choices((1, 2, 3), weights=(0.45, 0.35, 0.2))[0]
+        for n_copy, d in enumerate(rng.sample(range(3), copies)):
+            out.append((f"P{k:07d}-{d}", DOMAINS[d][0], p if n_copy == 0 else noisy(p, rng)))
+    out = out[:n]
+    rng.shuffle(out)
+    return out
+
+
+class Conn:
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def call(self, payload: bytes) -> bytes:
+        self.sock.sendall(b"\x0b" + payload + b"\x1c\x0d")
+        while b"\x1c\x0d" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buf += chunk
+        frame, _, self.buf = self.buf.partition(b"\x1c\x0d")
+        return frame
+
+
+def run_parallel(port: int, messages: Sequence[bytes], connections: int, expect: bytes) -> tuple[float, list[float]]:
+    """Send all messages over ``connections`` connections; return (elapsed s, latencies ms)."""
+    lock = threading.Lock()
+    it = iter(messages)
+    latencies: list[float] = []
+    failures: list[bytes] = []
+
+    def worker() -> None:
+        c = Conn(port)
+        mine: list[float] = []
+        while True:
+            with lock:
+                m = next(it, None)
+            if m is None:
+                break
+            t = time.perf_counter()
+            reply = c.call(m)
+            mine.append((time.perf_counter() - t) * 1000)
+            if expect not in reply:
+                failures.append(reply[:200])
+        c.sock.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    if failures:
+        print(f"  !! {len(failures)} unexpected replies, first: {failures[0]!r}")
+    return elapsed, latencies
+
+
+def pct(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=100)[int(p) - 1] if len(values) > 1 else (values or [0])[0]
+
+
+def settings(url: str) -> Settings:
+    s = parse_settings({"service": {"mllp_workers": 8}, "domains": [
+        {"namespace": ns, "universal_id": uid, "sources": ["BENCH|BENCH"]} for ns, uid in DOMAINS]})
+    return replace(s, database_url=url)
+
+
+def bench(backend: str, url: str, args: argparse.Namespace) -> None:
+    records = build_records(args.records, args.seed)
+    rt = Runtime.start(settings(url), auto_migrate=True)
+    handle = serve_in_thread(rt)
+    print(f"\n== {backend}: {len(records)} records over {len(DOMAINS)} domains, "
+          f"{args.connections} connections, {rt.settings.mllp_workers} workers")
+    done = 0
+    window_rates: list[tuple[int, float]] = []
+    feed_lat: list[float] = []
+    total_start = time.perf_counter()
+    while done < len(records):
+        chunk = records[done:done + args.window]
+        msgs = [adt(f"F{done + i}", ident, dom, p) for i, (ident, dom, p) in enumerate(chunk)]
+        elapsed, lat = run_parallel(handle.port, msgs, args.connections, b"MSA|AA|")
+        done += len(chunk)
+        feed_lat += lat
+        window_rates.append((done, len(chunk) / elapsed))
+        print(f"  feed  store {done:>7,} records: {len(chunk) / elapsed:7.1f} msg/s "
+              f"(p50 {pct(lat, 50):6.1f} ms, p99 {pct(lat, 99):6.1f} ms)", flush=True)
+    total = time.perf_counter() - total_start
+    print(f"  feed  overall: {len(records) / total:.1f} msg/s, p50 {pct(feed_lat, 50):.1f} ms, "
+          f"p99 {pct(feed_lat, 99):.1f} ms")
+    rng = random.Random(args.seed + 1)
+    sample = [records[rng.randrange(len(records))] for _ in range(args.queries)]
+    msgs = [q23(f"Q{i}", ident, dom) for i, (ident, dom, _) in enumerate(sample)]
+    run_parallel(handle.port, msgs[: min(200, len(msgs))], args.connections, b"MSA|AA|")  # warm-up
+    elapsed, lat = run_parallel(handle.port, msgs, args.connections, b"MSA|AA|")
+    print(f"  query ITI-9: {len(msgs) / elapsed:.1f} queries/s, p50 {pct(lat, 50):.2f} ms, "
+          f"p99 {pct(lat, 99):.2f} ms")
+    first = window_rates[0][1]
+    last = window_rates[-1][1]
+    print(f"  feed rate first window (<= {window_rates[0][0]:,}): {first:.1f} msg/s; "
+          f"last window (<= {window_rates[-1][0]:,}): {last:.1f} msg/s")
+    handle.stop()
+    rt.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=100_000)
+    ap.add_argument("--queries", type=int, default=5000)
+    ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--window", type=int, default=10_000)
+    ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument("--postgres-url", default=os.environ.get("EMPI_TEST_POSTGRES_URL",
+                                                             "postgresql://postgres@127.0.0.1:5432/postgres"))
+    ap.add_argument("--seed", type=int, default=20240101)
+    args = ap.parse_args()
+    args.window = min(args.window, args.records)
+    for backend in args.backends.split(","):
+        if backend == "sqlite":
+            with tempfile.TemporaryDirectory() as d:
+                bench("sqlite", f"sqlite:///{d}/bench.db", args)
+        elif backend == "postgres":
+            admin = create_engine(normalise_url(args.postgres_url), isolation_level="AUTOCOMMIT")
+            name = f"empi_bench_{uuid.uuid4().hex[:10]}"
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            try:
+                bench("postgres", normalise_url(args.postgres_url).rsplit("/", 1)[0] + f"/{name}", args)
+            finally:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
