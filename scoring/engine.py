@@ -7,7 +7,7 @@ side scores the missing weight. The health-card rule then overrides or caps the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ GROUP_CAP = "group-cap"
 SWAP_SUFFIX = "+swap"
 ALIAS_SUFFIX = "+alias"
 
-SWAP_MIN_SIMILARITY = 0.9  # both crossed names at least this close (Jaro-Winkler) to count as a swap
+SWAP_MIN_SIMILARITY = 0.9  # one crossed pair at least this close (Jaro-Winkler) to count as a swap
 
 _RANK = {NON_MATCH: 0, UNCERTAIN: 1, MATCH: 2}
 
@@ -130,16 +130,9 @@ def level_index(spec: FieldSpec, value_a: str, value_b: str) -> int:
 def _score_with_aliases(
     spec: FieldSpec, value_a: str | None, value_b: str | None, aliases_a: object, aliases_b: object
 ) -> FieldScore:
-    options_a = _with_aliases(spec, value_a, aliases_a)
-    options_b = _with_aliases(spec, value_b, aliases_b)
-    if not options_a or not options_b:
+    best, via_alias = alias_level_index(spec, value_a, value_b, aliases_a, aliases_b)
+    if best < 0:
         return FieldScore(spec.name, value_a, value_b, MISSING, MISSING, spec.missing_weight)
-    best, via_alias = len(spec.levels), False
-    for i, x in enumerate(options_a):
-        for j, y in enumerate(options_b):
-            index = level_index(spec, x, y)
-            if index < best:
-                best, via_alias = index, bool(i or j)
     if best == len(spec.levels):
         return FieldScore(spec.name, value_a, value_b, DISAGREE, DISAGREE, spec.disagree_weight)
     level = spec.levels[best]
@@ -147,9 +140,27 @@ def _score_with_aliases(
     return FieldScore(spec.name, value_a, value_b, comparator, level.label, level.weight)
 
 
+def alias_level_index(
+    spec: FieldSpec, value_a: str | None, value_b: str | None, aliases_a: object, aliases_b: object
+) -> tuple[int, bool]:
+    """Best level index over every (value or alias) x (value or alias) combination, -1 when a side
+    has nothing at all, len(levels) for a disagreement; and whether an alias gave the best level."""
+    options_a = _with_aliases(spec, value_a, aliases_a)
+    options_b = _with_aliases(spec, value_b, aliases_b)
+    if not options_a or not options_b:
+        return -1, False
+    best, via_alias = len(spec.levels), False
+    for i, x in enumerate(options_a):
+        for j, y in enumerate(options_b):
+            index = level_index(spec, x, y)
+            if index < best:
+                best, via_alias = index, bool(i or j)
+    return best, via_alias
+
+
 def _with_aliases(spec: FieldSpec, value: str | None, aliases: object) -> list[str]:
     options = [] if value is None else [value]
-    if isinstance(aliases, Sequence) and not isinstance(aliases, str):
+    if isinstance(aliases, Iterable) and not isinstance(aliases, str | bytes):
         for alias in aliases:
             normal = spec.normalize(alias)
             if normal is not None and normal not in options:
@@ -158,8 +169,9 @@ def _with_aliases(spec: FieldSpec, value: str | None, aliases: object) -> list[s
 
 
 def _swap_if_names_crossed(card: Scorecard, values_a: list[str | None], values_b: list[str | None]) -> set[int]:
-    """Swap b's given and family names when they look crossed: a's given is (nearly) b's family and
-    vice versa, and crossing agrees better than the straight comparison. Returns swapped indexes."""
+    """Swap b's given and family names when they look crossed: one of a's names is (nearly) the other
+    name of b, and crossing agrees better overall than the straight comparison (registration often
+    swaps the two, and sometimes also mistypes or replaces one). Returns the swapped indexes."""
     swap = card.name_swap_index
     if swap is None:
         return set()
@@ -168,7 +180,7 @@ def _swap_if_names_crossed(card: Scorecard, values_a: list[str | None], values_b
     if ga is None or fa is None or gb is None or fb is None or (ga == gb and fa == fb):
         return set()
     crossed_g, crossed_f = jaro_winkler(ga, fb), jaro_winkler(fa, gb)
-    if min(crossed_g, crossed_f) < SWAP_MIN_SIMILARITY:
+    if max(crossed_g, crossed_f) < SWAP_MIN_SIMILARITY:
         return set()
     if crossed_g + crossed_f <= jaro_winkler(ga, gb) + jaro_winkler(fa, fb):
         return set()
