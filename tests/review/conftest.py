@@ -39,6 +39,7 @@ class Live:
     rt: Runtime
     base_url: str
     mllp_port: int
+    fhir_token: str  # a PIXm client with the ITI-83 scope
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -73,6 +74,7 @@ def rt(make_runtime: Callable[..., Runtime]) -> Runtime:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Live]:
+    from api.fhir.auth import create_client
     from api.mllp.server import serve_in_thread
 
     db = tmp_path_factory.mktemp("review-live") / "empi.db"
@@ -82,10 +84,11 @@ def live(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
     with rt.write() as session:
         for name, role in (("alice", "steward"), ("bob", "steward"), ("vic", "viewer")):
             users.add_user(session, name, PASSWORD, role=role)
+        token = create_client(session, "review-tests", ["ITI-83"])
     server, thread, port = _uvicorn(rt)
     mllp = serve_in_thread(rt, "127.0.0.1", 0)
     try:
-        yield Live(rt=rt, base_url=f"http://127.0.0.1:{port}", mllp_port=mllp.port)
+        yield Live(rt=rt, base_url=f"http://127.0.0.1:{port}", mllp_port=mllp.port, fhir_token=token)
     finally:
         mllp.stop()
         server.should_exit = True

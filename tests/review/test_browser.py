@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -35,6 +36,16 @@ def pix_query(live: Live, identifier: str, domain: str) -> str:
             assert chunk, "the MLLP server closed the connection without a reply"
             buf += chunk
     return buf.split(b"\x1c\x0d")[0].lstrip(b"\x0b").decode()
+
+
+def pixm_query(live: Live, key: Any) -> set[str]:
+    """ITI-83 over real HTTP: the ``system|value`` of every targetIdentifier in the answer."""
+    r = httpx.get(live.url("/fhir/Patient/$ihe-pix"), timeout=30,
+                  params={"sourceIdentifier": f"urn:oid:{OIDS[key.domain]}|{key.identifier}"},
+                  headers={"Authorization": f"Bearer {live.fhir_token}", "Accept": "application/fhir+json"})
+    assert r.status_code == 200, r.text
+    return {f"{p['valueIdentifier']['system']}|{p['valueIdentifier']['value']}"
+            for p in r.json().get("parameter", []) if p["name"] == "targetIdentifier"}
 
 
 def cx(key: Any) -> str:
@@ -150,6 +161,7 @@ class TestDecisions:
     def test_link_by_keyboard_shows_in_pix_answer(self, browser: Any, contexts: list[Any], live: Live) -> None:
         pair = uncertain_pair(live.rt, next_n())
         assert pid3(pix_query(live, pair.second.identifier, "HOSPB")) == ""  # not yet cross-referenced
+        assert pixm_query(live, pair.second) == set()
         page = sign_in(browser, contexts, live)
         open_task(page, pair)
         page.locator("body").press("l")
@@ -161,6 +173,7 @@ class TestDecisions:
                                                                                        "HOSPB"))
         assert cx(pair.second) in pid3(pix_query(live, pair.first.identifier,
                                                                                         "HOSPA"))
+        assert pixm_query(live, pair.second) == {f"urn:oid:{OIDS['HOSPA']}|{pair.first.identifier}"}
         task = task_row(live, pair.task_id)
         assert (task.resolution, task.resolved_by) == ("link", "alice")
 
@@ -193,6 +206,7 @@ class TestDecisions:
         again = register(live.rt, pair.second, demographics(n, year_shift=1, city=False))
         assert again.review_task_id is None
         assert pid3(pix_query(live, pair.second.identifier, "HOSPB")) == ""
+        assert pixm_query(live, pair.second) == set()
 
     def test_merge_joins_the_two_persons(self, browser: Any, contexts: list[Any], live: Live) -> None:
         pair = uncertain_pair(live.rt, next_n())
@@ -220,6 +234,7 @@ class TestDecisions:
         history = page.get_by_role("table", name="Link history, newest first").inner_text()
         assert "unlink" in history and "wrong chart merged" in history and "alice" in history
         assert pid3(pix_query(live, pair.second.identifier, "HOSPB")) == ""
+        assert pixm_query(live, pair.second) == set()
 
 
 class TestSafety:
