@@ -57,19 +57,26 @@ def family_name(value: object) -> str | None:
     text = _text(value)
     if text is None:
         return None
+    tokens = [t for t in text.split(" ") if t not in _NAME_NOISE and not t.isdigit()]
+    while True:  # to a fixed point, so that normalising twice changes nothing ("D A" -> "DA", a particle)
+        glued = _glue_particles(tokens)
+        if glued == tokens:
+            return " ".join(tokens) or None
+        tokens = glued
+
+
+def _glue_particles(tokens: list[str]) -> list[str]:
     out: list[str] = []
     pending = ""
-    for token in text.split(" "):
-        if token in _NAME_NOISE or token.isdigit():
-            continue
+    for token in tokens:
         if token in _PARTICLES:
             pending += token
             continue
         out.append(pending + token)
         pending = ""
-    if pending:  # a name that is only a particle ("De") is a name
+    if pending:  # a name that is only particles ("De") is a name
         out.append(pending)
-    return " ".join(out) or None
+    return out
 
 
 _DATE_DIGITS = re.compile(r"^(\d{4})(?:-?(\d{2}))?(?:-?(\d{2}))?")

@@ -4,12 +4,13 @@ new scorecard version. The only module of `scoring` that imports pandas; never o
 
 Conventions. A comparison vector holds, per field, the index of the level a pair reached (0 is the
 strongest level, ``len(levels)`` a disagreement, -1 a value missing on either side) and the points it
-scored. Points are half-bits, as in the packaged card: ``weight = 2 * log2(m / u)``.
+scored. Weights are on the card's own scale: ``weight = points_per_bit * log2(m / u)``.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import math
 import random
@@ -22,13 +23,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scoring import batch
+from scoring.batch import score_frame
 from scoring.blocking import blocking_keys
-from scoring.engine import DISAGREE, MISSING, RULE_HC_CONFLICT, RULE_HC_MATCH, RULE_HC_MISMATCH, score_pair
-from scoring.scorecard import MATCH, NON_MATCH, UNCERTAIN, Scorecard, parse_scorecard
+from scoring.engine import DISAGREE, MISSING, score_pair
+from scoring.scorecard import MATCH, UNCERTAIN, Scorecard, parse_scorecard
 
 MISSING_LEVEL = -1
 CAP_POINTS = "cap_points"
-POINTS_PER_BIT = 2.0
+DEFAULT_POINTS_PER_BIT = 2.0
 Pair = tuple[Hashable, Hashable]
 
 
@@ -56,33 +59,37 @@ def candidate_pairs(left: pd.DataFrame, right: pd.DataFrame | None = None) -> pd
 def comparison_vectors(
     card: Scorecard, left: pd.DataFrame, right: pd.DataFrame | None, pairs: pd.DataFrame | Iterable[Pair]
 ) -> pd.DataFrame:
-    """Score every pair with `score_pair` and lay the result out flat: `left`, `right`, `total`,
-    `decision`, `rule`, then per field `<name>` (level index) and `<name>_points`, and last
-    `cap_points` (what the card's evidence-group caps took off, 0 or negative)."""
+    """Score every pair (with `scoring.batch.score_frame`, which gives `score_pair`'s numbers) and lay
+    the result out flat: `left`, `right`, `total`, `decision`, `rule`, then per field `<name>` (level
+    index) and `<name>_points`, and last `cap_points` (what evidence-group caps took off, <= 0)."""
     right = left if right is None else right
-    recs_l = left.to_dict("index")
-    recs_r = right.to_dict("index")
-    index_of = {s.name: {lv.label: i for i, lv in enumerate(s.levels)} | {DISAGREE: len(s.levels)}
-                for s in card.fields}
-    rows: list[dict[str, Any]] = []
-    pair_list = pairs.itertuples(index=False) if isinstance(pairs, pd.DataFrame) else pairs
-    for x, y in pair_list:
+    frame = pairs if isinstance(pairs, pd.DataFrame) else pd.DataFrame(list(pairs), columns=["left", "right"])
+    frame = frame.reset_index(drop=True)
+    scored = score_frame(card, left.loc[frame["left"]].reset_index(drop=True),
+                         right.loc[frame["right"]].reset_index(drop=True))
+    out = pd.DataFrame({"left": frame["left"], "right": frame["right"], "total": scored["total"],
+                        "decision": scored["decision"], "rule": scored["rule"]})
+    for spec in card.fields:
+        codes = {lv.label: i for i, lv in enumerate(spec.levels)} | {DISAGREE: len(spec.levels),
+                                                                      MISSING: MISSING_LEVEL}
+        out[spec.name] = scored[f"{spec.name}_level"].map(codes).astype(int)
+        out[f"{spec.name}_points"] = scored[f"{spec.name}_points"]
+    caps = [f"{g.name}_points" for g in card.groups if f"{g.name}_points" in scored]
+    out[CAP_POINTS] = scored[caps].sum(axis=1) if caps else 0.0
+    return out
+
+
+def score_pairs_slowly(
+    card: Scorecard, left: pd.DataFrame, right: pd.DataFrame | None, pairs: Iterable[Pair]
+) -> pd.DataFrame:
+    """`score_pair` on each pair: total, decision and rule (the reference `comparison_vectors` meets)."""
+    right = left if right is None else right
+    recs_l, recs_r = left.to_dict("index"), right.to_dict("index")
+    rows = []
+    for x, y in pairs:
         score = score_pair(card, recs_l[x], recs_r[y])
-        row: dict[str, Any] = {"left": x, "right": y, "total": score.total, "decision": score.decision,
-                               "rule": score.rule}
-        row[CAP_POINTS] = 0.0
-        for f in score.fields:
-            if f.field not in index_of:  # an evidence group's cap line, not a field
-                row[CAP_POINTS] += f.points
-                continue
-            row[f.field] = MISSING_LEVEL if f.level == MISSING else index_of[f.field][f.level]
-            row[f"{f.field}_points"] = f.points
-        rows.append(row)
-    columns = ["left", "right", "total", "decision", "rule"]
-    for s in card.fields:
-        columns += [s.name, f"{s.name}_points"]
-    columns.append(CAP_POINTS)
-    return pd.DataFrame(rows, columns=columns)
+        rows.append({"left": x, "right": y, "total": score.total, "decision": score.decision, "rule": score.rule})
+    return pd.DataFrame(rows, columns=["left", "right", "total", "decision", "rule"])
 
 
 def mark_truth(vectors: pd.DataFrame, true_pairs: Collection[Pair]) -> pd.Series:
@@ -121,16 +128,13 @@ def level_table(card: Scorecard, vectors: pd.DataFrame, is_match: pd.Series | No
 # --------------------------------------------------------------------------- accuracy at thresholds
 
 
-def decisions_at(vectors: pd.DataFrame, *, lower: float, upper: float) -> pd.Series:
-    """Decisions the card would make at other thresholds: the same threshold test and health-card rule
-    as `Scorecard.decide` and `engine.decide`, vectorised."""
+def decisions_at(card: Scorecard, vectors: pd.DataFrame, *, lower: float, upper: float) -> pd.Series:
+    """Decisions `card` would make at other thresholds: the threshold test, then the card's rules
+    (health card, conflicts) over the vectors' level indexes, exactly as the engine applies them."""
+    levels = {spec.name: vectors[spec.name].to_numpy(dtype=np.int64) for spec in card.fields}
     total = vectors["total"].to_numpy(dtype=float)
-    out = np.where(total > upper, MATCH, np.where(total < lower, NON_MATCH, UNCERTAIN)).astype(object)
-    rule = vectors["rule"].to_numpy(dtype=object)
-    out[rule == RULE_HC_MATCH] = MATCH
-    out[rule == RULE_HC_CONFLICT] = UNCERTAIN
-    out[(rule == RULE_HC_MISMATCH) & (out == MATCH)] = UNCERTAIN
-    return pd.Series(out, index=vectors.index, name="decision")
+    decision, _ = batch._decide(dataclasses.replace(card, upper=float(upper), lower=float(lower)), total, levels)
+    return pd.Series(decision, index=vectors.index, name="decision")
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +188,14 @@ class Confusion:
 
 
 def confusion(
-    vectors: pd.DataFrame, is_match: pd.Series, *, lower: float, upper: float, n_true: int | None = None
+    card: Scorecard, vectors: pd.DataFrame, is_match: pd.Series, *, lower: float | None = None,
+    upper: float | None = None, n_true: int | None = None,
 ) -> Confusion:
-    """Confusion of automatic links at thresholds (`lower`, `upper`); with `n_true` (all true pairs,
+    """Confusion of automatic links at thresholds (`lower`, `upper`; the card's own by default); with `n_true` (all true pairs,
     blocked or not) the true pairs that blocking missed count as false negatives."""
-    decision = decisions_at(vectors, lower=lower, upper=upper).to_numpy()
+    lower = card.lower if lower is None else lower
+    upper = card.upper if upper is None else upper
+    decision = decisions_at(card, vectors, lower=lower, upper=upper).to_numpy()
     truth = is_match.to_numpy(dtype=bool)
     linked = decision == MATCH
     review = decision == UNCERTAIN
@@ -202,7 +209,7 @@ def confusion(
 
 
 def threshold_sweep(
-    vectors: pd.DataFrame, is_match: pd.Series, *, lowers: Iterable[float], uppers: Iterable[float],
+    card: Scorecard, vectors: pd.DataFrame, is_match: pd.Series, *, lowers: Iterable[float], uppers: Iterable[float],
     n_true: int | None = None,
 ) -> pd.DataFrame:
     """For each (lower, upper) with lower <= upper: precision, recall and F1 of automatic links and
@@ -213,7 +220,7 @@ def threshold_sweep(
         for upper in uppers:
             if lower > upper:
                 continue
-            c = confusion(vectors, is_match, lower=lower, upper=upper, n_true=n_true)
+            c = confusion(card, vectors, is_match, lower=lower, upper=upper, n_true=n_true)
             rows.append({"lower": lower, "upper": upper, **c.as_dict()})
     return pd.DataFrame(rows)
 
@@ -232,8 +239,9 @@ class Estimate:
     method: str
     iterations: int = 0
 
-    def weights(self) -> dict[str, np.ndarray]:
-        return {f: POINTS_PER_BIT * np.log2(self.m[f] / self.u[f]) for f in self.m}
+    def weights(self, scale: float = DEFAULT_POINTS_PER_BIT) -> dict[str, np.ndarray]:
+        """Points per level: `scale * log2(m/u)` (before pooling; see `monotone_weights`)."""
+        return {f: scale * np.log2(self.m[f] / self.u[f]) for f in self.m}
 
     def to_frame(self, card: Scorecard) -> pd.DataFrame:
         rows = []
@@ -241,7 +249,7 @@ class Estimate:
             if spec.name not in self.m:
                 continue
             labels = [lv.label for lv in spec.levels] + [DISAGREE]
-            weights = self.weights()[spec.name]
+            weights = self.weights(points_per_bit(card))[spec.name]
             for k, label in enumerate(labels):
                 rows.append({"field": spec.name, "level": label, "m": self.m[spec.name][k],
                              "u": self.u[spec.name][k], "weight": weights[k]})
@@ -362,9 +370,24 @@ def estimate_em(
     return Estimate(m, u, prior=prior, method=method, iterations=iterations)
 
 
-def monotone_weights(m: Sequence[float], u: Sequence[float]) -> list[float]:
-    """Weights 2*log2(m/u) per level that never rise down the levels (the card's rule): adjacent
-    levels that violate it are pooled, m and u summed, until none does (pool-adjacent-violators)."""
+def points_per_bit(card: Scorecard) -> float:
+    """The card's scale: points per bit of evidence (weight / log2(m/u)), read off the levels that
+    state m and u (the median, so a hand-adjusted level doesn't move it); 2.0 when none do."""
+    ratios = []
+    for data in card.raw.get("fields", []):
+        items = [(lv.get("m"), lv.get("u"), lv.get("weight")) for lv in data.get("levels", [])]
+        items.append((data.get("disagree_m"), data.get("disagree_u"), data.get("disagree_weight")))
+        for m, u, w in items:
+            if m and u and w is not None and abs(math.log2(m / u)) > 1.0:
+                ratios.append(w / math.log2(m / u))
+    return round(float(np.median(ratios)), 2) if ratios else DEFAULT_POINTS_PER_BIT
+
+
+def monotone_weights(
+    m: Sequence[float], u: Sequence[float], scale: float = DEFAULT_POINTS_PER_BIT
+) -> list[float]:
+    """Weights `scale * log2(m/u)` per level that never rise down the levels (the card's rule):
+    adjacent levels that violate it are pooled, m and u summed, until none does (pool-adjacent-violators)."""
     blocks: list[list[float]] = []  # [m sum, u sum, level count]
     for mk, uk in zip(m, u, strict=True):
         blocks.append([float(mk), float(uk), 1])
@@ -373,7 +396,7 @@ def monotone_weights(m: Sequence[float], u: Sequence[float]) -> list[float]:
             blocks[-1] = [blocks[-1][0] + last[0], blocks[-1][1] + last[1], blocks[-1][2] + last[2]]
     out: list[float] = []
     for block in blocks:
-        out += [POINTS_PER_BIT * math.log2(_ratio(block))] * int(block[2])
+        out += [scale * math.log2(_ratio(block))] * int(block[2])
     return out
 
 
@@ -386,13 +409,15 @@ def _ratio(block: Sequence[float]) -> float:
 
 def card_from_estimate(
     card: Scorecard, estimate: Estimate, *, version: str, created_from: str, card_id: str | None = None,
-    upper: float | None = None, lower: float | None = None,
+    upper: float | None = None, lower: float | None = None, points_scale: float | None = None,
 ) -> Scorecard:
     """A new version of `card` with m, u and weights from `estimate` (fields it has no data for keep
-    their weights). Weights are made to fall down the levels, as loading requires, and the
-    disagreement weight is kept at or below every level's (`monotone_weights`). Save it with `scoring.save_scorecard`."""
+    their weights), on the card's scale of points per bit unless `points_scale` is given. Weights are
+    made to fall down the levels, as loading requires, and the disagreement weight is kept at or
+    below every level's (`monotone_weights`). Save it with `scoring.save_scorecard`."""
     if version == card.version and (card_id or card.id) == card.id:
         raise ValueError(f"the new card needs a version other than {card.version!r}")
+    scale = points_per_bit(card) if points_scale is None else points_scale
     data = copy.deepcopy(dict(card.raw))
     data.update(version=version, created_from=created_from)
     if card_id:
@@ -404,7 +429,7 @@ def card_from_estimate(
         name = field["name"]
         if name not in estimate.m:
             continue
-        w = [round(x, 1) for x in monotone_weights(estimate.m[name], estimate.u[name])]
+        w = [round(x, 1) for x in monotone_weights(estimate.m[name], estimate.u[name], scale)]
         for k, level in enumerate(field["levels"]):
             level.update(m=_prob(estimate.m[name][k]), u=_prob(estimate.u[name][k]), weight=w[k])
         field.update(disagree_m=_prob(estimate.m[name][-1]), disagree_u=_prob(estimate.u[name][-1]),

@@ -29,13 +29,13 @@ def _assert_same(card: Scorecard, pairs: list[tuple[dict[str, Any], dict[str, An
                 assert got[f"{field.field}_level"] == field.level
 
 
-@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(pairs=_pairs)
 def test_batch_equals_score_pair_when_default_card(default_card: Scorecard, pairs: list[Any]) -> None:
     _assert_same(default_card, pairs)
 
 
-@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(pairs=_pairs)
 def test_batch_equals_score_pair_when_fixture_card(fixture_card: Scorecard, pairs: list[Any]) -> None:
     _assert_same(fixture_card, pairs)

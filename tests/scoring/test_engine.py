@@ -111,7 +111,7 @@ def _bounds(card: Scorecard) -> tuple[float, float]:
     return low, high
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(a=_record, b=_record)
 def test_score_is_symmetric_and_bounded_when_records_vary(default_card: Scorecard, a: dict[str, Any], b: dict[str, Any]) -> None:
     ab, ba = score_pair(default_card, a, b), score_pair(default_card, b, a)
@@ -123,7 +123,7 @@ def test_score_is_symmetric_and_bounded_when_records_vary(default_card: Scorecar
     assert isinstance(ab, PairScore)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(record=_record, given_name=st.sampled_from(["Ann", "Li", "Jean-Luc", "Zoë"]))
 def test_identical_records_match_when_name_birth_date_and_address_present(
     default_card: Scorecard, record: dict[str, Any], given_name: str
