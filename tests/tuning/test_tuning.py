@@ -10,6 +10,8 @@ import pytest
 
 from scoring import Scorecard, load_scorecard, save_scorecard, score_pair
 from scoring import tuning as t
+from scoring.scorecard import parse_scorecard
+from tests.tuning.conftest import small_card_data
 
 VALID_HC = "9876543217"
 
@@ -29,16 +31,21 @@ PEOPLE = frame(
 )
 
 
-def vectors_frame(totals: list[float], rules: list[str | None] | None = None) -> pd.DataFrame:
+def vectors_frame(card: Scorecard, totals: list[float], **levels: list[int]) -> pd.DataFrame:
+    """Hand-made comparison vectors: every field exact unless `levels` says otherwise; no health card."""
     n = len(totals)
-    return pd.DataFrame({"left": range(n), "right": range(n), "total": totals,
-                         "rule": rules or [None] * n})
+    frame = pd.DataFrame({"left": range(n), "right": range(n), "total": totals})
+    for spec in card.fields:
+        frame[spec.name] = levels.get(spec.name, [t.MISSING_LEVEL if spec.name == "health_card" else 0] * n)
+    return frame
 
 
 class TestComparisonVectors:
     def test_rows_give_score_pair_numbers_when_built(self, small_card: Scorecard) -> None:
         pairs = [("a1", "a2"), ("a1", "c1"), ("b1", "b2")]
         v = t.comparison_vectors(small_card, PEOPLE, None, pairs)
+        slow = t.score_pairs_slowly(small_card, PEOPLE, None, pairs)
+        assert v[["total", "decision", "rule"]].equals(slow[["total", "decision", "rule"]])
         for row, (x, y) in zip(v.itertuples(), pairs, strict=True):
             score = score_pair(small_card, PEOPLE.loc[x].to_dict(), PEOPLE.loc[y].to_dict())
             assert (row.total, row.decision, row.rule) == (score.total, score.decision, score.rule)
@@ -61,33 +68,34 @@ class TestComparisonVectors:
         assert set(pairs.itertuples(index=False, name=None)) >= {("a1", "a2"), ("b1", "b2")}
         assert set(pairs["left"]) <= {"a1", "b1"}
 
-    def test_mark_truth_ignores_pair_order_when_matching(self) -> None:
-        v = vectors_frame([1.0, 2.0])
+    def test_mark_truth_ignores_pair_order_when_matching(self, small_card: Scorecard) -> None:
+        v = vectors_frame(small_card, [1.0, 2.0])
         v["left"], v["right"] = ["x", "y"], ["y", "z"]
         assert t.mark_truth(v, {("z", "y")}).tolist() == [False, True]
 
 
 class TestConfusion:
-    def test_counts_links_and_review_when_thresholds_apply(self) -> None:
-        v = vectors_frame([30.0, 25.0, 15.0, 15.0, 5.0, 21.0])
+    def test_counts_links_and_review_when_thresholds_apply(self, small_card: Scorecard) -> None:
+        v = vectors_frame(small_card, [30.0, 25.0, 15.0, 15.0, 5.0, 21.0])
         truth = pd.Series([True, True, True, False, False, False])
-        c = t.confusion(v, truth, lower=10, upper=20)
+        c = t.confusion(small_card, v, truth, lower=10, upper=20)
         assert (c.tp, c.fp, c.fn, c.tn) == (2, 1, 1, 2)
         assert (c.review_true, c.review_false, c.review) == (1, 1, 2)
         assert c.precision == pytest.approx(2 / 3)
         assert c.recall == pytest.approx(2 / 3)
         assert c.f1 == pytest.approx(2 / 3)
 
-    def test_true_pairs_lost_to_blocking_are_false_negatives_when_counted(self) -> None:
-        v = vectors_frame([30.0])
-        c = t.confusion(v, pd.Series([True]), lower=10, upper=20, n_true=4)
+    def test_true_pairs_lost_to_blocking_are_false_negatives_when_counted(self, small_card: Scorecard) -> None:
+        v = vectors_frame(small_card, [30.0])
+        c = t.confusion(small_card, v, pd.Series([True]), n_true=4)  # the card's thresholds: 10, 20
         assert (c.tp, c.fn, c.missed_by_blocking) == (1, 3, 3)
         assert c.recall == pytest.approx(0.25)
 
-    def test_bounds_are_uncertain_and_health_card_rule_applies_when_deciding(self) -> None:
-        v = vectors_frame([20.0, 10.0, 5.0, 50.0, 50.0],
-                          [None, None, "health-card-match", "health-card-conflict", "health-card-mismatch"])
-        decisions = t.decisions_at(v, lower=10, upper=20).tolist()
+    def test_bounds_are_uncertain_and_health_card_rule_applies_when_deciding(self, small_card: Scorecard) -> None:
+        # same card; same card but birth date and sex disagree (hard conflict); different cards
+        v = vectors_frame(small_card, [20.0, 10.0, 5.0, 50.0, 50.0], health_card=[-1, -1, 0, 0, 1],
+                          birth_date=[0, 0, 0, 1, 0], sex=[0, 0, 0, 1, 0])
+        decisions = t.decisions_at(small_card, v, lower=10, upper=20).tolist()
         assert decisions == ["uncertain", "uncertain", "match", "uncertain", "uncertain"]
 
     def test_decisions_at_card_thresholds_equal_the_engine_when_recomputed(self) -> None:
@@ -96,26 +104,28 @@ class TestConfusion:
         sample = t.sample_persons(records, 150).drop(columns="person")
         v = t.comparison_vectors(card, sample, None, t.candidate_pairs(sample))
         assert len(v) > 20
-        assert (t.decisions_at(v, lower=card.lower, upper=card.upper) == v["decision"]).all()
+        assert (t.decisions_at(card, v, lower=card.lower, upper=card.upper) == v["decision"]).all()
+        slow = t.score_pairs_slowly(card, sample, None, list(zip(v["left"], v["right"], strict=True)))
+        assert (slow["decision"] == v["decision"]).all() and (slow["total"] == v["total"]).all()
         assert v[[f"{s.name}_points" for s in card.fields] + ["cap_points"]].sum(axis=1).round(6).tolist() == \
             pytest.approx(v["total"].tolist())
 
 
 class TestThresholdSweep:
-    def test_sweep_has_one_row_per_ordered_pair_when_run(self) -> None:
-        v = vectors_frame([30.0, 25.0, 15.0, 5.0])
+    def test_sweep_has_one_row_per_ordered_pair_when_run(self, small_card: Scorecard) -> None:
+        v = vectors_frame(small_card, [30.0, 25.0, 15.0, 5.0])
         truth = pd.Series([True, True, False, False])
-        sweep = t.threshold_sweep(v, truth, lowers=[0, 10, 20], uppers=[10, 20])
+        sweep = t.threshold_sweep(small_card, v, truth, lowers=[0, 10, 20], uppers=[10, 20])
         assert list(zip(sweep["lower"], sweep["upper"], strict=True)) == [(0, 10), (0, 20), (10, 10), (10, 20),
                                                                           (20, 20)]
         row = sweep[(sweep["lower"] == 10) & (sweep["upper"] == 20)].iloc[0]
         assert (row["review"], row["precision"], row["recall"]) == (1, 1.0, 1.0)
 
-    def test_review_queue_shrinks_when_the_band_narrows(self) -> None:
+    def test_review_queue_shrinks_when_the_band_narrows(self, small_card: Scorecard) -> None:
         rng = np.random.default_rng(1)
-        v = vectors_frame(list(rng.normal(20, 15, 300)))
+        v = vectors_frame(small_card, list(rng.normal(20, 15, 300)))
         truth = pd.Series(v["total"] > 20)
-        sweep = t.threshold_sweep(v, truth, lowers=[0, 10, 20], uppers=[30])
+        sweep = t.threshold_sweep(small_card, v, truth, lowers=[0, 10, 20], uppers=[30])
         assert sweep["review"].is_monotonic_decreasing
 
 
@@ -173,8 +183,19 @@ class TestMonotoneWeights:
         assert w == sorted(w, reverse=True)
         assert w[1] == w[2] == pytest.approx(2 * math.log2(0.21 / 0.02))
 
-    def test_weights_are_twice_log2_ratio_when_already_ordered(self) -> None:
-        assert t.monotone_weights([0.9, 0.1], [0.1, 0.9]) == pytest.approx([2 * math.log2(9), -2 * math.log2(9)])
+    def test_weights_are_scaled_log2_ratio_when_already_ordered(self) -> None:
+        assert t.monotone_weights([0.9, 0.1], [0.1, 0.9], 2.8) == pytest.approx([2.8 * math.log2(9),
+                                                                               -2.8 * math.log2(9)])
+
+    def test_card_scale_is_read_from_its_levels(self, small_card: Scorecard) -> None:
+        assert t.points_per_bit(load_scorecard()) > 0
+        data = small_card_data()
+        for f in data["fields"]:
+            for lv in f["levels"]:
+                lv["weight"] = round(3.0 * math.log2(lv["m"] / lv["u"]), 1) if lv["m"] != lv["u"] else 0.0
+            f["disagree_weight"] = min(3.0 * math.log2(f["disagree_m"] / f["disagree_u"]),
+                                       *(lv["weight"] for lv in f["levels"]))
+        assert t.points_per_bit(parse_scorecard(data)) == pytest.approx(3.0, abs=0.05)
 
 
 class TestNewVersion:
@@ -190,8 +211,9 @@ class TestNewVersion:
         save_scorecard(new, path)
         loaded = load_scorecard(path)
         assert (loaded.id, loaded.version, loaded.upper, loaded.lower) == ("tuning-fixture", "2", 25.0, 10.0)
-        assert loaded.spec("given_name").levels[0].weight == round(2 * math.log2(70), 1)
-        assert loaded.spec("birth_date").disagree_weight == round(2 * math.log2(0.1 / 0.995), 1)
+        scale = t.points_per_bit(small_card)
+        assert loaded.spec("given_name").levels[0].weight == round(scale * math.log2(70), 1)
+        assert loaded.spec("birth_date").disagree_weight == round(scale * math.log2(0.1 / 0.995), 1)
         assert loaded.spec("family_name") == small_card.spec("family_name")  # no data: unchanged
         assert loaded.raw["fields"][0]["levels"][0]["m"] == 0.7
 
