@@ -20,7 +20,7 @@ from empi.runtime import Runtime
 log = logging.getLogger("empi.http")
 
 # Each entry is "module:attribute" naming an APIRouter, or a function (app) -> None that installs itself.
-ROUTERS: list[str] = ["api.review:install", "api.fhir.router:install"]
+ROUTERS: list[str] = ["api.review:install", "api.fhir.audit:install", "api.fhir.router:install"]
 
 
 def create_app(rt: Runtime) -> FastAPI:
