@@ -33,9 +33,9 @@ def server(rt: Runtime) -> Iterator[tuple[Runtime, httpx.Client]]:
     pdq = (f"MSH|^~\\&|PDC|TEST|EMPI|EMPI|20260101120000||QBP^Q22^QBP_Q21|C3|P|2.5\r"
            f"QPD|IHE PDQ Query|Q3|@PID.5.1.1^AUDITOVA\rRCP|I").encode()
     assert b"MSA|AA" in handlers.process(rt, pdq)
-    with rt.write() as s:  # an old event, to filter by date
-        old = audit.record(s, event_type="ITI-9", action="E", actor="OLD|PIXC", outcome=audit.OUTCOME_MINOR)
-        old.at = datetime(2020, 5, 1, 12, 0, tzinfo=UTC)
+    with rt.write() as s:  # an old event, to filter by date (the table is append-only: set at insert)
+        s.add(AuditEvent(event_type="ITI-9", action="E", actor="OLD|PIXC", outcome=audit.OUTCOME_MINOR,
+                         at=datetime(2020, 5, 1, 12, 0, tzinfo=UTC), patient_ids=[]))
     token = new_token(rt, "auditor", ("ITI-81",))
     with live_server(rt) as live, httpx.Client(base_url=live.url, headers=auth(token), timeout=30) as client:
         yield rt, client
