@@ -60,7 +60,8 @@ def list_open_tasks(session: Session, *, reason: str | None = None, domain: str 
     stmt = _open_filtered(select(ReviewTask), reason=reason, domain=domain, older_than=older_than)
     if after is not None:
         at, task_id = after
-        stmt = stmt.where(or_(ReviewTask.created_at > at, and_(ReviewTask.created_at == at, ReviewTask.id > task_id)))
+        later = or_(ReviewTask.created_at > at, and_(ReviewTask.created_at == at, ReviewTask.id > task_id))
+        stmt = stmt.where(later)
     stmt = stmt.order_by(ReviewTask.created_at, ReviewTask.id).limit(limit)
     return list(session.scalars(stmt))
 

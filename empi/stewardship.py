@@ -49,8 +49,9 @@ def _reason(reason: str | None) -> str:
     return text
 
 
-def _close_task(session: Session, task_id: int, *, decision: str, actor: str,
-                reason: str) -> tuple[ReviewTask, SourceRecord]:
+def _close_task(
+    session: Session, task_id: int, *, decision: str, actor: str, reason: str
+) -> tuple[ReviewTask, SourceRecord]:
     """Claim the open task for this decision, or raise: the UPDATE only matches while it is open.
 
     The record's feed lock is taken first (the order empi.patients.register uses), then the task row:
@@ -65,9 +66,17 @@ def _close_task(session: Session, task_id: int, *, decision: str, actor: str,
         # the same advisory key as empi.patients.register, so a feed for this record waits for us
         lock_keys(session, [f"rec:{record.domain}|{record.identifier}"])
     claimed = session.execute(
-        update(ReviewTask).where(ReviewTask.id == task_id, ReviewTask.status == "open")
-        .values(status="resolved", resolution=decision, resolution_reason=reason, resolved_by=actor,
-                resolved_at=utcnow()).execution_options(synchronize_session=False))
+        update(ReviewTask)
+        .where(ReviewTask.id == task_id, ReviewTask.status == "open")
+        .values(
+            status="resolved",
+            resolution=decision,
+            resolution_reason=reason,
+            resolved_by=actor,
+            resolved_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
     session.refresh(task)
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         who = f" by {task.resolved_by}" if task.resolved_by and task.status == "resolved" else ""
@@ -82,8 +91,9 @@ def _lock_record(session: Session, record: SourceRecord) -> None:
 def _active_record(session: Session, record_id: int, *, field: str) -> SourceRecord:
     record = session.get(SourceRecord, record_id)
     if record is None or record.status != "active":
-        raise Conflict("the record is no longer active (merged or deleted since the task was opened)",
-                       field=field)
+        raise Conflict(
+            "the record is no longer active (merged or deleted since the task was opened)", field=field
+        )
     return record
 
 
@@ -109,11 +119,27 @@ def _pid(rt: Runtime, record: SourceRecord) -> str:
     return f"{record.identifier}^^^&{uid}&ISO"
 
 
-def _audit(session: Session, rt: Runtime, *, actor: str, decision: str, reason: str, records: list[SourceRecord],
-           person_id: int, detail: dict[str, Any]) -> None:
-    audit.record(session, event_type=EVENT, action="U", actor=actor, actor_type="user",
-                 patient_ids=[_pid(rt, r) for r in records], person_id=person_id,
-                 detail={"decision": decision, "reason": reason, **detail})
+def _audit(
+    session: Session,
+    rt: Runtime,
+    *,
+    actor: str,
+    decision: str,
+    reason: str,
+    records: list[SourceRecord],
+    person_id: int,
+    detail: dict[str, Any],
+) -> None:
+    audit.record(
+        session,
+        event_type=EVENT,
+        action="U",
+        actor=actor,
+        actor_type="user",
+        patient_ids=[_pid(rt, r) for r in records],
+        person_id=person_id,
+        detail={"decision": decision, "reason": reason, **detail},
+    )
 
 
 def _exclude(session: Session, a: int, b: int, *, actor: str, reason: str) -> None:
@@ -122,20 +148,39 @@ def _exclude(session: Session, a: int, b: int, *, actor: str, reason: str) -> No
         session.add(MatchExclusion(record_a_id=low, record_b_id=high, actor=actor, reason=reason))
 
 
-def link_to_candidate(session: Session, task_id: int, *, person_id: int, actor: str, reason: str | None,
-                      rt: Runtime) -> Outcome:
+def link_to_candidate(
+    session: Session, task_id: int, *, person_id: int, actor: str, reason: str | None, rt: Runtime
+) -> Outcome:
     """Same person: the task's record joins the candidate's person, by a manual link."""
     why = _reason(reason)
     task, record = _close_task(session, task_id, decision="link", actor=actor, reason=why)
     cand = _candidate(task, person_id)
     target = _candidate_person(session, cand)
     breakdown = {k: cand.get(k) for k in ("total", "decision", "rule", "fields")}
-    previous = links.set_link(session, record, target, method=LinkMethod.MANUAL, action="relink",
-                              score=cand.get("total"), card=rt.card, breakdown=breakdown, actor=actor, reason=why)
+    previous = links.set_link(
+        session,
+        record,
+        target,
+        method=LinkMethod.MANUAL,
+        action="relink",
+        score=cand.get("total"),
+        card=rt.card,
+        breakdown=breakdown,
+        actor=actor,
+        reason=why,
+    )
     review.supersede_open_tasks(session, record.id, actor=actor)
     changed = tuple(p for p in (previous, target) if p is not None)
-    _audit(session, rt, actor=actor, decision="link", reason=why, records=[record], person_id=target,
-           detail={"task_id": task.id, "from_person_id": previous, "to_person_id": target})
+    _audit(
+        session,
+        rt,
+        actor=actor,
+        decision="link",
+        reason=why,
+        records=[record],
+        person_id=target,
+        detail={"task_id": task.id, "from_person_id": previous, "to_person_id": target},
+    )
     rt.changed(session, changed)
     return Outcome("link", task.id, record.id, target, changed)
 
@@ -151,13 +196,22 @@ def keep_apart(session: Session, task_id: int, *, actor: str, reason: str | None
     session.flush()
     person = links.person_of(session, record.id)
     assert person is not None
-    _audit(session, rt, actor=actor, decision="different", reason=why, records=[record], person_id=person,
-           detail={"task_id": task.id, "excluded_record_ids": others})
+    _audit(
+        session,
+        rt,
+        actor=actor,
+        decision="different",
+        reason=why,
+        records=[record],
+        person_id=person,
+        detail={"task_id": task.id, "excluded_record_ids": others},
+    )
     return Outcome("different", task.id, record.id, person, ())
 
 
-def merge_persons(session: Session, task_id: int, *, person_id: int, actor: str, reason: str | None,
-                  rt: Runtime) -> Outcome:
+def merge_persons(
+    session: Session, task_id: int, *, person_id: int, actor: str, reason: str | None, rt: Runtime
+) -> Outcome:
     """Merge the task record's person (with all its records) into the candidate's person."""
     why = _reason(reason)
     task, record = _close_task(session, task_id, decision="merge", actor=actor, reason=why)
@@ -170,14 +224,28 @@ def merge_persons(session: Session, task_id: int, *, person_id: int, actor: str,
     for rec in moved_records:
         review.supersede_open_tasks(session, rec.id, actor=actor)
     changed = (source, target)
-    _audit(session, rt, actor=actor, decision="merge", reason=why, records=moved_records, person_id=target,
-           detail={"task_id": task.id, "merged_person_id": source, "surviving_person_id": target,
-                   "moved_record_ids": moved})
+    _audit(
+        session,
+        rt,
+        actor=actor,
+        decision="merge",
+        reason=why,
+        records=moved_records,
+        person_id=target,
+        detail={
+            "task_id": task.id,
+            "merged_person_id": source,
+            "surviving_person_id": target,
+            "moved_record_ids": moved,
+        },
+    )
     rt.changed(session, changed)
     return Outcome("merge", task.id, record.id, target, changed)
 
 
-def unlink_record(session: Session, record_id: int, *, actor: str, reason: str | None, rt: Runtime) -> Outcome:
+def unlink_record(
+    session: Session, record_id: int, *, actor: str, reason: str | None, rt: Runtime
+) -> Outcome:
     """This record is not this person: it gets a person of its own (manual link), is kept apart from
     its former siblings, and its open tasks are closed."""
     why = _reason(reason)
@@ -191,19 +259,39 @@ def unlink_record(session: Session, record_id: int, *, actor: str, reason: str |
         raise Conflict("the record has no person", field="record")
     siblings = list(links.records_of(session, previous, exclude=record.id))
     if not siblings:
-        raise Conflict("the record is its person's only record; there is nothing to unlink it from",
-                       field="record")
+        raise Conflict(
+            "the record is its person's only record; there is nothing to unlink it from", field="record"
+        )
     person = links.new_person(session)
-    links.set_link(session, record, person.id, method=LinkMethod.MANUAL, action="unlink", card=None, actor=actor,
-                   reason=why)
+    links.set_link(
+        session,
+        record,
+        person.id,
+        method=LinkMethod.MANUAL,
+        action="unlink",
+        card=None,
+        actor=actor,
+        reason=why,
+    )
     for sibling in siblings:
         _exclude(session, record.id, sibling.id, actor=actor, reason=why)
     review.supersede_open_tasks(session, record.id, actor=actor)
     session.flush()
     changed = (previous, person.id)
-    _audit(session, rt, actor=actor, decision="unlink", reason=why, records=[record], person_id=person.id,
-           detail={"from_person_id": previous, "to_person_id": person.id,
-                   "excluded_record_ids": [s.id for s in siblings]})
+    _audit(
+        session,
+        rt,
+        actor=actor,
+        decision="unlink",
+        reason=why,
+        records=[record],
+        person_id=person.id,
+        detail={
+            "from_person_id": previous,
+            "to_person_id": person.id,
+            "excluded_record_ids": [s.id for s in siblings],
+        },
+    )
     rt.changed(session, changed)
     return Outcome("unlink", None, record.id, person.id, changed)
 

@@ -52,8 +52,9 @@ def verify_password(password: str, stored: str) -> bool:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
             return False
-        got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
-                             dklen=len(digest) // 2)
+        got = hashlib.scrypt(
+            password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=len(digest) // 2
+        )
     except ValueError:
         return False
     return hmac.compare_digest(got.hex(), digest)
@@ -96,8 +97,15 @@ def start_session(session: Session, user: AppUser, *, ttl: timedelta = SESSION_T
     csrf = secrets.token_urlsafe(32)
     now = utcnow()
     session.execute(delete(UserSession).where(UserSession.user_id == user.id, UserSession.expires_at < now))
-    session.add(UserSession(token_hash=_token_hash(token), user_id=user.id, csrf_token=csrf, created_at=now,
-                            expires_at=now + ttl))
+    session.add(
+        UserSession(
+            token_hash=_token_hash(token),
+            user_id=user.id,
+            csrf_token=csrf,
+            created_at=now,
+            expires_at=now + ttl,
+        )
+    )
     session.flush()
     return token, SignedIn(user.id, user.username, user.role, csrf)
 
@@ -106,8 +114,11 @@ def signed_in(session: Session, token: str | None) -> SignedIn | None:
     """The session behind a cookie token, if it exists, has not expired and its user is active."""
     if not token:
         return None
-    row = session.execute(select(UserSession, AppUser).join(AppUser, AppUser.id == UserSession.user_id)
-                          .where(UserSession.token_hash == _token_hash(token))).first()
+    row = session.execute(
+        select(UserSession, AppUser)
+        .join(AppUser, AppUser.id == UserSession.user_id)
+        .where(UserSession.token_hash == _token_hash(token))
+    ).first()
     if row is None:
         return None
     live, user = row

@@ -70,8 +70,9 @@ def signin_url(next_path: str) -> str:
 def set_cookie(request: Request, response: Response, name: str, value: str, *, max_age: int) -> None:
     # Secure whenever the app is reached over HTTPS (directly or behind a TLS proxy that says so)
     secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
-    response.set_cookie(name, value, max_age=max_age, httponly=True, secure=secure, samesite="lax",
-                        path="/review")
+    response.set_cookie(
+        name, value, max_age=max_age, httponly=True, secure=secure, samesite="lax", path="/review"
+    )
 
 
 def new_signin_token() -> str:

@@ -52,15 +52,24 @@ def see_other(url: str) -> RedirectResponse:
 @router.get("/signin")
 def signin_form(request: Request, next: str = "/review", failed: bool = False) -> HTMLResponse:
     token = new_signin_token()
-    response = page(request, "signin.html", {"next": safe_next(next), "token": token, "failed": failed},
-                    status=401 if failed else 200)
+    response = page(
+        request,
+        "signin.html",
+        {"next": safe_next(next), "token": token, "failed": failed},
+        status=401 if failed else 200,
+    )
     set_cookie(request, response, SIGNIN_COOKIE, token, max_age=3600)
     return response
 
 
 @router.post("/signin")
-def signin(request: Request, username: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
-           token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/review") -> Response:
+def signin(
+    request: Request,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/review",
+) -> Response:
     expected = request.cookies.get(SIGNIN_COOKIE)
     if not expected or token != expected:
         raise CsrfRejected
@@ -86,10 +95,19 @@ def signout(request: Request, who: User, csrf: Annotated[str, Form()] = "") -> R
 
 
 @router.get("")
-def queue(request: Request, who: User, reason: str = "", domain: str = "", age: str = "",
-          after: Annotated[int | None, Query()] = None, done: int | None = None) -> HTMLResponse:
+def queue(
+    request: Request,
+    who: User,
+    reason: str = "",
+    domain: str = "",
+    age: str = "",
+    after: Annotated[int | None, Query()] = None,
+    done: int | None = None,
+) -> HTMLResponse:
     with runtime(request).read() as session:
-        data = views.queue(session, reason=reason or None, domain=domain or None, age=age or None, after=after)
+        data = views.queue(
+            session, reason=reason or None, domain=domain or None, age=age or None, after=after
+        )
         flash = _flash(session, done)
     return page(request, "queue.html", {"who": who, "q": data, "flash": flash, "after": after})
 
@@ -100,9 +118,15 @@ def task_page(request: Request, who: User, task_id: int, done: int | None = None
 
 
 @router.post("/tasks/{task_id}/decide")
-def decide(request: Request, who: User, task_id: int, decision: Annotated[str, Form()] = "",
-           reason: Annotated[str, Form()] = "", person_id: Annotated[int | None, Form()] = None,
-           csrf: Annotated[str, Form()] = "") -> Response:
+def decide(
+    request: Request,
+    who: User,
+    task_id: int,
+    decision: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+    person_id: Annotated[int | None, Form()] = None,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
     check_csrf(who, csrf)
     require_steward(who)
     rt = runtime(request)
@@ -111,8 +135,9 @@ def decide(request: Request, who: User, task_id: int, decision: Annotated[str, F
             if decision == "different":
                 stewardship.keep_apart(session, task_id, actor=who.username, reason=reason, rt=rt)
             elif decision in DECISIONS and person_id is not None:
-                DECISIONS[decision](session, task_id, person_id=person_id, actor=who.username, reason=reason,
-                                    rt=rt)
+                DECISIONS[decision](
+                    session, task_id, person_id=person_id, actor=who.username, reason=reason, rt=rt
+                )
             else:
                 raise InvalidInput("choose a decision and a candidate", field="decision")
     except EmpiError as exc:
@@ -128,14 +153,24 @@ def person_page(request: Request, who: User, person_id: int, unlinked: int | Non
     with runtime(request).read() as session:
         data = views.person(session, person_id)
     if data is None:
-        return page(request, "message.html", {"who": who, "title": "No such person",
-                                              "text": "There is no person with that number."}, status=404)
+        return page(
+            request,
+            "message.html",
+            {"who": who, "title": "No such person", "text": "There is no person with that number."},
+            status=404,
+        )
     return page(request, "person.html", {"who": who, "p": data, "unlinked": unlinked})
 
 
 @router.post("/records/{record_id}/unlink")
-def unlink(request: Request, who: User, record_id: int, reason: Annotated[str, Form()] = "",
-           person_id: Annotated[int | None, Form()] = None, csrf: Annotated[str, Form()] = "") -> Response:
+def unlink(
+    request: Request,
+    who: User,
+    record_id: int,
+    reason: Annotated[str, Form()] = "",
+    person_id: Annotated[int | None, Form()] = None,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
     check_csrf(who, csrf)
     require_steward(who)
     rt = runtime(request)
@@ -147,8 +182,12 @@ def unlink(request: Request, who: User, record_id: int, reason: Annotated[str, F
             data = views.person(session, person_id) if person_id else None
         if data is None:
             return _message(request, who, exc)
-        return page(request, "person.html", {"who": who, "p": data, "error": exc.message,
-                                             "error_record": record_id}, status=_status(exc))
+        return page(
+            request,
+            "person.html",
+            {"who": who, "p": data, "error": exc.message, "error_record": record_id},
+            status=_status(exc),
+        )
     return see_other(f"/review/persons/{out.person_id}?unlinked={record_id}")
 
 
@@ -159,15 +198,32 @@ def search(request: Request, who: User, q: str = "") -> HTMLResponse:
     return page(request, "search.html", {"who": who, "q": q, "hits": hits})
 
 
-def _task(request: Request, who: users.SignedIn, task_id: int, *, error: EmpiError | None = None,
-          reason: str = "", flash: str | None = None) -> HTMLResponse:
+def _task(
+    request: Request,
+    who: users.SignedIn,
+    task_id: int,
+    *,
+    error: EmpiError | None = None,
+    reason: str = "",
+    flash: str | None = None,
+) -> HTMLResponse:
     with runtime(request).read() as session:
         data = views.task(session, runtime(request), task_id)
     if data is None:
-        return page(request, "message.html", {"who": who, "title": "No such task",
-                                              "text": "There is no review task with that number."}, status=404)
-    context = {"who": who, "t": data, "error": error.message if error else None,
-               "already": isinstance(error, AlreadyResolved), "reason": reason, "flash": flash}
+        return page(
+            request,
+            "message.html",
+            {"who": who, "title": "No such task", "text": "There is no review task with that number."},
+            status=404,
+        )
+    context = {
+        "who": who,
+        "t": data,
+        "error": error.message if error else None,
+        "already": isinstance(error, AlreadyResolved),
+        "reason": reason,
+        "flash": flash,
+    }
     return page(request, "task.html", context, status=_status(error) if error else 200)
 
 
@@ -180,8 +236,9 @@ def _status(exc: EmpiError) -> int:
 
 
 def _message(request: Request, who: users.SignedIn, exc: EmpiError) -> HTMLResponse:
-    return page(request, "message.html", {"who": who, "title": "Not done", "text": exc.message},
-                status=_status(exc))
+    return page(
+        request, "message.html", {"who": who, "title": "Not done", "text": exc.message}, status=_status(exc)
+    )
 
 
 def _flash(session: Any, done: int | None) -> str | None:
@@ -190,8 +247,11 @@ def _flash(session: Any, done: int | None) -> str | None:
     t = views.review.get_task(session, done)
     if t is None or t.status == "open":
         return None
-    words = {"link": "linked to the candidate", "different": "kept apart (different person)",
-             "merge": "persons merged"}
+    words = {
+        "link": "linked to the candidate",
+        "different": "kept apart (different person)",
+        "merge": "persons merged",
+    }
     return f"Task {t.id} resolved: {words.get(t.resolution or '', t.resolution or t.status)}."
 
 
@@ -211,13 +271,27 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(CsrfRejected)
     def _csrf(request: Request, exc: CsrfRejected) -> Response:
-        return page(request, "message.html", {"who": None, "title": "Form expired",
-                                              "text": "This form did not carry a valid security token, so "
-                                                      "nothing was changed. Reload the page and try again."},
-                    status=403)
+        return page(
+            request,
+            "message.html",
+            {
+                "who": None,
+                "title": "Form expired",
+                "text": "This form did not carry a valid security token, so "
+                "nothing was changed. Reload the page and try again.",
+            },
+            status=403,
+        )
 
     @app.exception_handler(NotAllowed)
     def _viewer(request: Request, exc: NotAllowed) -> Response:
-        return page(request, "message.html", {"who": None, "title": "Viewers cannot decide",
-                                              "text": "Your account may look at the queue but not decide. "
-                                                      "Nothing was changed."}, status=403)
+        return page(
+            request,
+            "message.html",
+            {
+                "who": None,
+                "title": "Viewers cannot decide",
+                "text": "Your account may look at the queue but not decide. Nothing was changed.",
+            },
+            status=403,
+        )

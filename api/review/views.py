@@ -9,18 +9,31 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from empi import links, review, stewardship
-from empi.models import Link, LinkEvent, Person, RecordName, ReviewTask, SourceRecord
+from empi.models import Link, LinkEvent, Person, RecordName, SourceRecord
 from empi.patients import describe
 from empi.runtime import Runtime
 from empi.text import search_norm
 
 AGES = {"1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
-REASON_LABELS = {"uncertain": "Uncertain score", "ambiguous": "Ambiguous candidates",
-                 "health_card_conflict": "Health-card conflict"}
-FIELD_LABELS = {"given_name": "Given name", "middle_name": "Middle name", "family_name": "Family name",
-                "birth_date": "Birth date", "sex": "Sex", "address_line": "Address", "city": "City",
-                "province": "Province", "postal_code": "Postal code", "phone": "Phone",
-                "health_card": "Health card", "mothers_maiden_name": "Mother's maiden name"}
+REASON_LABELS = {
+    "uncertain": "Uncertain score",
+    "ambiguous": "Ambiguous candidates",
+    "health_card_conflict": "Health-card conflict",
+}
+FIELD_LABELS = {
+    "given_name": "Given name",
+    "middle_name": "Middle name",
+    "family_name": "Family name",
+    "birth_date": "Birth date",
+    "sex": "Sex",
+    "address_line": "Address",
+    "city": "City",
+    "province": "Province",
+    "postal_code": "Postal code",
+    "phone": "Phone",
+    "health_card": "Health card",
+    "mothers_maiden_name": "Mother's maiden name",
+}
 PAGE = 50
 
 
@@ -44,33 +57,57 @@ def when(at: datetime | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M UTC") if at else ""
 
 
-def queue(session: Session, *, reason: str | None, domain: str | None, age: str | None,
-          after: int | None) -> dict[str, Any]:
+def queue(
+    session: Session, *, reason: str | None, domain: str | None, age: str | None, after: int | None
+) -> dict[str, Any]:
     older = datetime.now(UTC) - AGES[age] if age in AGES else None
     cursor = None
     if after:
         last = review.get_task(session, after)
         cursor = (last.created_at, last.id) if last is not None else None
-    tasks = review.list_open_tasks(session, reason=reason, domain=domain, older_than=older, after=cursor,
-                                   limit=PAGE + 1)
+    tasks = review.list_open_tasks(
+        session, reason=reason, domain=domain, older_than=older, after=cursor, limit=PAGE + 1
+    )
     more = len(tasks) > PAGE
     tasks = tasks[:PAGE]
-    records = {r.id: r for r in session.scalars(select(SourceRecord).where(
-        SourceRecord.id.in_([t.record_id for t in tasks])))} if tasks else {}
+    records = (
+        {
+            r.id: r
+            for r in session.scalars(
+                select(SourceRecord).where(SourceRecord.id.in_([t.record_id for t in tasks]))
+            )
+        }
+        if tasks
+        else {}
+    )
     counts = review.count_open_tasks(session, domain=domain, older_than=older)
     rows = []
     for t in tasks:
         rec = records.get(t.record_id)
-        rows.append({"id": t.id, "age": age_text(t.created_at), "created": when(t.created_at),
-                     "reason": t.reason, "reason_label": REASON_LABELS.get(t.reason, t.reason),
-                     "domain": t.domain, "identifier": rec.identifier if rec else "",
-                     "name": _name(rec) if rec else "", "score": t.best_score,
-                     "candidates": len(t.candidates or [])})
-    return {"rows": rows, "counts": counts, "total": sum(counts.values()),
-            "shown": sum(n for r, n in counts.items() if not reason or r == reason),
-            "next_after": tasks[-1].id if more and tasks else None, "domains": review.open_task_domains(session),
-            "filters": {"reason": reason or "", "domain": domain or "", "age": age or ""},
-            "reasons": REASON_LABELS}
+        rows.append(
+            {
+                "id": t.id,
+                "age": age_text(t.created_at),
+                "created": when(t.created_at),
+                "reason": t.reason,
+                "reason_label": REASON_LABELS.get(t.reason, t.reason),
+                "domain": t.domain,
+                "identifier": rec.identifier if rec else "",
+                "name": _name(rec) if rec else "",
+                "score": t.best_score,
+                "candidates": len(t.candidates or []),
+            }
+        )
+    return {
+        "rows": rows,
+        "counts": counts,
+        "total": sum(counts.values()),
+        "shown": sum(n for r, n in counts.items() if not reason or r == reason),
+        "next_after": tasks[-1].id if more and tasks else None,
+        "domains": review.open_task_domains(session),
+        "filters": {"reason": reason or "", "domain": domain or "", "age": age or ""},
+        "reasons": REASON_LABELS,
+    }
 
 
 def _name(rec: SourceRecord) -> str:
@@ -82,10 +119,15 @@ def record_view(session: Session, rec: SourceRecord) -> dict[str, Any]:
     data = describe(rec)
     link = session.get(Link, rec.id)
     person = session.get(Person, link.person_id) if link else None
-    data.update(name=_name(rec), person_id=link.person_id if link else None,
-                regional_id=person.regional_id if person else None, method=link.method if link else None,
-                linked_by=link.created_by if link else None, linked_at=when(link.created_at) if link else "",
-                score=link.score if link else None)
+    data.update(
+        name=_name(rec),
+        person_id=link.person_id if link else None,
+        regional_id=person.regional_id if person else None,
+        method=link.method if link else None,
+        linked_by=link.created_by if link else None,
+        linked_at=when(link.created_at) if link else "",
+        score=link.score if link else None,
+    )
     return data
 
 
@@ -102,9 +144,17 @@ def _field_rows(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
             kind = "differ"
         else:
             kind = "neutral"
-        rows.append({"label": FIELD_LABELS.get(f["field"], f["field"]), "a": f.get("value_a"),
-                     "b": f.get("value_b"), "comparator": f.get("comparator"), "level": level,
-                     "points": points, "kind": kind})
+        rows.append(
+            {
+                "label": FIELD_LABELS.get(f["field"], f["field"]),
+                "a": f.get("value_a"),
+                "b": f.get("value_b"),
+                "comparator": f.get("comparator"),
+                "level": level,
+                "points": points,
+                "kind": kind,
+            }
+        )
     return rows
 
 
@@ -120,24 +170,50 @@ def task(session: Session, rt: Runtime, task_id: int) -> dict[str, Any] | None:
         now = links.person_of(session, rec.id) if rec is not None else None
         person = stewardship.current_person(session, now) if now else None
         total = float(c.get("total") or 0)
-        candidates.append({
-            "n": i, "person_id": int(c["person_id"]), "current_person_id": person.id if person else None,
-            "regional_id": person.regional_id if person else c.get("regional_id"),
-            "domain": c.get("domain"), "identifier": c.get("identifier"), "total": total,
-            "decision": c.get("decision"), "rule": c.get("rule"), "fields": _field_rows(c.get("fields") or []),
-            "agree": sum(1 for f in c.get("fields") or [] if float(f.get("points") or 0) > 0),
-            "differ": sum(1 for f in c.get("fields") or [] if float(f.get("points") or 0) < 0),
-            "meter": _meter(total, lower, upper),
-            "differences": [f for f in _field_rows(c.get("fields") or []) if f["kind"] in ("differ", "partial")],
-            "records": [record_view(session, r) for r in links.records_of(session, person.id)] if person else []})
+        candidates.append(
+            {
+                "n": i,
+                "person_id": int(c["person_id"]),
+                "current_person_id": person.id if person else None,
+                "regional_id": person.regional_id if person else c.get("regional_id"),
+                "domain": c.get("domain"),
+                "identifier": c.get("identifier"),
+                "total": total,
+                "decision": c.get("decision"),
+                "rule": c.get("rule"),
+                "fields": _field_rows(c.get("fields") or []),
+                "agree": sum(1 for f in c.get("fields") or [] if float(f.get("points") or 0) > 0),
+                "differ": sum(1 for f in c.get("fields") or [] if float(f.get("points") or 0) < 0),
+                "meter": _meter(total, lower, upper),
+                "differences": [
+                    f for f in _field_rows(c.get("fields") or []) if f["kind"] in ("differ", "partial")
+                ],
+                "records": [record_view(session, r) for r in links.records_of(session, person.id)]
+                if person
+                else [],
+            }
+        )
     nxt = review.next_open_task(session, after=t)
-    return {"id": t.id, "status": t.status, "reason": t.reason, "reason_label": REASON_LABELS.get(t.reason, t.reason),
-            "domain": t.domain, "created": when(t.created_at), "age": age_text(t.created_at),
-            "resolved_by": t.resolved_by, "resolution": t.resolution, "resolution_reason": t.resolution_reason,
-            "resolved_at": when(t.resolved_at), "card": f"{t.scorecard_id} v{t.scorecard_version}",
-            "lower": lower, "upper": upper, "best": t.best_score,
-            "incoming": record_view(session, incoming) if incoming else None, "candidates": candidates,
-            "next_id": nxt.id if nxt is not None and nxt.id != t.id else None}
+    return {
+        "id": t.id,
+        "status": t.status,
+        "reason": t.reason,
+        "reason_label": REASON_LABELS.get(t.reason, t.reason),
+        "domain": t.domain,
+        "created": when(t.created_at),
+        "age": age_text(t.created_at),
+        "resolved_by": t.resolved_by,
+        "resolution": t.resolution,
+        "resolution_reason": t.resolution_reason,
+        "resolved_at": when(t.resolved_at),
+        "card": f"{t.scorecard_id} v{t.scorecard_version}",
+        "lower": lower,
+        "upper": upper,
+        "best": t.best_score,
+        "incoming": record_view(session, incoming) if incoming else None,
+        "candidates": candidates,
+        "next_id": nxt.id if nxt is not None and nxt.id != t.id else None,
+    }
 
 
 def _meter(total: float, lower: float, upper: float) -> dict[str, float]:
@@ -160,17 +236,40 @@ def person(session: Session, person_id: int) -> dict[str, Any] | None:
         select(LinkEvent, SourceRecord.domain, SourceRecord.identifier)
         .join(SourceRecord, SourceRecord.id == LinkEvent.record_id)
         .where(or_(LinkEvent.from_person_id == p.id, LinkEvent.to_person_id == p.id))
-        .order_by(LinkEvent.at.desc(), LinkEvent.id.desc()).limit(200)).all()
-    regional = {pid: rid for pid, rid in session.execute(select(Person.id, Person.regional_id).where(
-        Person.id.in_({e.from_person_id for e, _, _ in events} | {e.to_person_id for e, _, _ in events})))}
-    history = [{"at": when(e.at), "action": e.action, "domain": d, "identifier": i, "method": e.method,
-                "from_id": e.from_person_id, "to_id": e.to_person_id, "from": regional.get(e.from_person_id),
-                "to": regional.get(e.to_person_id), "actor": e.actor, "reason": e.reason, "score": e.score}
-               for e, d, i in events]
+        .order_by(LinkEvent.at.desc(), LinkEvent.id.desc())
+        .limit(200)
+    ).all()
+    touched = {e.from_person_id for e, _, _ in events} | {e.to_person_id for e, _, _ in events}
+    rows = session.execute(select(Person.id, Person.regional_id).where(Person.id.in_(touched))).all()
+    regional = {pid: rid for pid, rid in rows}  # noqa: C416 (rows are Row objects)
+    history = [
+        {
+            "at": when(e.at),
+            "action": e.action,
+            "domain": d,
+            "identifier": i,
+            "method": e.method,
+            "from_id": e.from_person_id,
+            "to_id": e.to_person_id,
+            "from": regional.get(e.from_person_id),
+            "to": regional.get(e.to_person_id),
+            "actor": e.actor,
+            "reason": e.reason,
+            "score": e.score,
+        }
+        for e, d, i in events
+    ]
     survivor = stewardship.current_person(session, p.id) if not p.is_active else None
-    return {"id": p.id, "regional_id": p.regional_id, "is_active": p.is_active,
-            "merged_into": {"id": survivor.id, "regional_id": survivor.regional_id} if survivor and
-            survivor.id != p.id else None, "records": records, "history": history}
+    return {
+        "id": p.id,
+        "regional_id": p.regional_id,
+        "is_active": p.is_active,
+        "merged_into": {"id": survivor.id, "regional_id": survivor.regional_id}
+        if survivor and survivor.id != p.id
+        else None,
+        "records": records,
+        "history": history,
+    }
 
 
 def search(session: Session, q: str) -> list[dict[str, Any]]:
@@ -178,17 +277,28 @@ def search(session: Session, q: str) -> list[dict[str, Any]]:
     q = q.strip()
     if not q:
         return []
-    found: dict[int, SourceRecord] = {r.id: r for r in session.scalars(
-        select(SourceRecord).where(SourceRecord.identifier == q, SourceRecord.status == "active").limit(50))}
+    found: dict[int, SourceRecord] = {
+        r.id: r
+        for r in session.scalars(
+            select(SourceRecord)
+            .where(SourceRecord.identifier == q, SourceRecord.status == "active")
+            .limit(50)
+        )
+    }
     pid = session.scalar(select(Person.id).where(Person.regional_id == q.replace("-", "")))
     if pid is not None:
         found.update({r.id: r for r in links.records_of(session, pid)})
     family, _, given = q.partition(",")
     fam, giv = search_norm(family), search_norm(given)
     if fam and not found:
-        stmt = (select(SourceRecord).join(RecordName, RecordName.record_id == SourceRecord.id)
-                .where(RecordName.family_norm == fam, SourceRecord.status == "active"))
+        stmt = (
+            select(SourceRecord)
+            .join(RecordName, RecordName.record_id == SourceRecord.id)
+            .where(RecordName.family_norm == fam, SourceRecord.status == "active")
+        )
         if giv:
             stmt = stmt.where(RecordName.given_norm.startswith(giv))
         found.update({r.id: r for r in session.scalars(stmt.distinct().limit(100))})
-    return [record_view(session, r) for r in sorted(found.values(), key=lambda r: (r.family_name or "", r.id))]
+    return [
+        record_view(session, r) for r in sorted(found.values(), key=lambda r: (r.family_name or "", r.id))
+    ]

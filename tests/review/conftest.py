@@ -20,8 +20,15 @@ from empi.runtime import Runtime
 from tests.conftest import REPO, nist_settings, require
 
 CHROMIUM = os.environ.get("EMPI_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 # pinned, so retuning the production card never moves the seeded pairs (67.5 points) out of review
 SCORECARD = REPO / "tests" / "data" / "scorecards" / "review-v1.json"
@@ -54,8 +61,9 @@ def _uvicorn(rt: Runtime) -> tuple[Any, threading.Thread, int]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
-    server = uvicorn.Server(uvicorn.Config(create_app(rt), host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(rt), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(500):
@@ -79,8 +87,9 @@ def live(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
 
     db = tmp_path_factory.mktemp("review-live") / "empi.db"
     shutil.copy(sqlite_template, db)
-    rt = Runtime.start(replace(nist_settings(), database_url=f"sqlite:///{db}", scorecard=str(SCORECARD)),
-                       auto_migrate=False)
+    rt = Runtime.start(
+        replace(nist_settings(), database_url=f"sqlite:///{db}", scorecard=str(SCORECARD)), auto_migrate=False
+    )
     with rt.write() as session:
         for name, role in (("alice", "steward"), ("bob", "steward"), ("vic", "viewer")):
             users.add_user(session, name, PASSWORD, role=role)
@@ -121,8 +130,14 @@ def contexts(browser: Any) -> Iterator[list[Any]]:
         ctx.close()
 
 
-def sign_in(browser: Any, contexts: list[Any], live: Live, username: str = "alice", *,
-            viewport: dict[str, int] | None = None) -> Any:
+def sign_in(
+    browser: Any,
+    contexts: list[Any],
+    live: Live,
+    username: str = "alice",
+    *,
+    viewport: dict[str, int] | None = None,
+) -> Any:
     ctx = browser.new_context(viewport=viewport or {"width": 1280, "height": 800}, base_url=live.base_url)
     contexts.append(ctx)
     page = ctx.new_page()

@@ -14,8 +14,28 @@ from empi import patients
 from empi.commands import Address, Demographics, PersonName, RecordKey, RegisterSourceRecord
 from empi.runtime import Runtime
 
-_SYLLABLES = ["Bra", "Cor", "Dun", "Fel", "Gar", "Hol", "Jem", "Kel", "Lor", "Mav", "Nor", "Pel", "Quen",
-              "Ros", "Sal", "Tor", "Vel", "Wyn", "Yar", "Zan"]
+_SYLLABLES = [
+    "Bra",
+    "Cor",
+    "Dun",
+    "Fel",
+    "Gar",
+    "Hol",
+    "Jem",
+    "Kel",
+    "Lor",
+    "Mav",
+    "Nor",
+    "Pel",
+    "Quen",
+    "Ros",
+    "Sal",
+    "Tor",
+    "Vel",
+    "Wyn",
+    "Yar",
+    "Zan",
+]
 _ENDINGS = ["wick", "mere", "ford", "holt", "stone", "vale", "brook", "field"]
 _GIVEN = ["Maple", "Juniper", "Rowan", "Sorrel", "Tamsin", "Wren", "Briar", "Linden"]
 
@@ -39,16 +59,25 @@ def demographics(n: int, *, year_shift: int = 0, city: bool = True, phone: str |
     postal = f"K{n % 10}A {n % 10}B{(n // 10) % 10}"
     return Demographics(
         names=[PersonName(family=family_name(n), given=_GIVEN[n % len(_GIVEN)])],
-        birth_date=f"{year:04d}-{month:02d}-{day:02d}", sex="F" if n % 2 else "M",
-        addresses=[Address(line1=f"{100 + n} Lantern Row", city="Brookvale" if city else None, province="ON",
-                           postal_code=postal)],
-        phones=[f"613555{phone}"] if phone else [])
+        birth_date=f"{year:04d}-{month:02d}-{day:02d}",
+        sex="F" if n % 2 else "M",
+        addresses=[
+            Address(
+                line1=f"{100 + n} Lantern Row",
+                city="Brookvale" if city else None,
+                province="ON",
+                postal_code=postal,
+            )
+        ],
+        phones=[f"613555{phone}"] if phone else [],
+    )
 
 
 def register(rt: Runtime, key: RecordKey, demo: Demographics) -> patients.FeedResult:
     with rt.write() as session:
-        return patients.register(session, RegisterSourceRecord(key=key, demographics=demo, source="HIS|HOSPA"),
-                                 rt=rt)
+        return patients.register(
+            session, RegisterSourceRecord(key=key, demographics=demo, source="HIS|HOSPA"), rt=rt
+        )
 
 
 def uncertain_pair(rt: Runtime, n: int, *, phones: bool = False) -> Pair:

@@ -25,9 +25,13 @@ OIDS = {"HOSPA": "2.25.1001", "HOSPB": "2.25.1002"}
 
 def pix_query(live: Live, identifier: str, domain: str) -> str:
     """ITI-9 over MLLP: QBP^Q23 for one identifier; returns the RSP^K23 text (segments split by \\r)."""
-    msg = "\r".join([
-        "MSH|^~\\&|RIS|HOSPB|EMPI|EMPI|20260101120000||QBP^Q23^QBP_Q21|Q-" + identifier + "|P|2.5",
-        f"QPD|IHE PIX Query|T-{identifier}|{identifier}^^^{domain}&{OIDS[domain]}&ISO|", "RCP|I"])
+    msg = "\r".join(
+        [
+            "MSH|^~\\&|RIS|HOSPB|EMPI|EMPI|20260101120000||QBP^Q23^QBP_Q21|Q-" + identifier + "|P|2.5",
+            f"QPD|IHE PIX Query|T-{identifier}|{identifier}^^^{domain}&{OIDS[domain]}&ISO|",
+            "RCP|I",
+        ]
+    )
     with socket.create_connection(("127.0.0.1", live.mllp_port), timeout=30) as sock:
         sock.sendall(b"\x0b" + msg.encode() + b"\x1c\x0d")
         buf = b""
@@ -40,12 +44,18 @@ def pix_query(live: Live, identifier: str, domain: str) -> str:
 
 def pixm_query(live: Live, key: Any) -> set[str]:
     """ITI-83 over real HTTP: the ``system|value`` of every targetIdentifier in the answer."""
-    r = httpx.get(live.url("/fhir/Patient/$ihe-pix"), timeout=30,
-                  params={"sourceIdentifier": f"urn:oid:{OIDS[key.domain]}|{key.identifier}"},
-                  headers={"Authorization": f"Bearer {live.fhir_token}", "Accept": "application/fhir+json"})
+    r = httpx.get(
+        live.url("/fhir/Patient/$ihe-pix"),
+        timeout=30,
+        params={"sourceIdentifier": f"urn:oid:{OIDS[key.domain]}|{key.identifier}"},
+        headers={"Authorization": f"Bearer {live.fhir_token}", "Accept": "application/fhir+json"},
+    )
     assert r.status_code == 200, r.text
-    return {f"{p['valueIdentifier']['system']}|{p['valueIdentifier']['value']}"
-            for p in r.json().get("parameter", []) if p["name"] == "targetIdentifier"}
+    return {
+        f"{p['valueIdentifier']['system']}|{p['valueIdentifier']['value']}"
+        for p in r.json().get("parameter", [])
+        if p["name"] == "targetIdentifier"
+    }
 
 
 def cx(key: Any) -> str:
@@ -77,8 +87,9 @@ def decide(page: Any, button: str, reason: str) -> None:
 
 
 class TestSignIn:
-    def test_signed_out_visitor_is_sent_to_sign_in_and_back(self, browser: Any, contexts: list[Any],
-                                                             live: Live) -> None:
+    def test_signed_out_visitor_is_sent_to_sign_in_and_back(
+        self, browser: Any, contexts: list[Any], live: Live
+    ) -> None:
         pair = uncertain_pair(live.rt, next_n())
         ctx = browser.new_context(base_url=live.base_url)
         contexts.append(ctx)
@@ -98,8 +109,9 @@ class TestSignIn:
         page.goto("/review")
         assert "/review/signin" in page.url
 
-    def test_queue_lists_open_tasks_with_counts_and_filters(self, browser: Any, contexts: list[Any],
-                                                            live: Live) -> None:
+    def test_queue_lists_open_tasks_with_counts_and_filters(
+        self, browser: Any, contexts: list[Any], live: Live
+    ) -> None:
         pair = uncertain_pair(live.rt, next_n())
         page = sign_in(browser, contexts, live)
         heading = page.get_by_role("heading", name="Review queue").inner_text()
@@ -116,8 +128,9 @@ class TestSignIn:
 
 
 class TestTaskPage:
-    def test_breakdown_shows_every_field_level_and_points(self, browser: Any, contexts: list[Any],
-                                                          live: Live) -> None:
+    def test_breakdown_shows_every_field_level_and_points(
+        self, browser: Any, contexts: list[Any], live: Live
+    ) -> None:
         for _ in range(3):
             uncertain_pair(live.rt, next_n())
         pair = uncertain_pair(live.rt, next_n(), phones=True)
@@ -134,7 +147,7 @@ class TestTaskPage:
         assert "f-agree" in (table.get_by_role("row", name="Family name").get_attribute("class") or "")
         assert "67.2" in table.locator("tfoot").inner_text()
         assert "scorecard review-fixture v1" in page.locator(".meta").inner_text()
-        assert "review band 63–70" in page.locator(".meta").inner_text()
+        assert "review band 63–70" in page.locator(".meta").inner_text()  # noqa: RUF001
         assert page.get_by_role("list", name="Where the records differ").inner_text().startswith("Birth date")
         screenshot(page, "task-1280x800")
         page.screenshot(path=str(SCREENSHOTS / "task-1280-full.png"), full_page=True)
@@ -158,7 +171,9 @@ class TestTaskPage:
 
 
 class TestDecisions:
-    def test_link_by_keyboard_shows_in_pix_answer(self, browser: Any, contexts: list[Any], live: Live) -> None:
+    def test_link_by_keyboard_shows_in_pix_answer(
+        self, browser: Any, contexts: list[Any], live: Live
+    ) -> None:
         pair = uncertain_pair(live.rt, next_n())
         assert pid3(pix_query(live, pair.second.identifier, "HOSPB")) == ""  # not yet cross-referenced
         assert pixm_query(live, pair.second) == set()
@@ -169,15 +184,15 @@ class TestDecisions:
         page.keyboard.type("same person; birth year mistyped")
         page.keyboard.press("Control+Enter")
         page.get_by_text(f"Task {pair.task_id} resolved: linked to the candidate.").wait_for()
-        assert cx(pair.first) in pid3(pix_query(live, pair.second.identifier,
-                                                                                       "HOSPB"))
-        assert cx(pair.second) in pid3(pix_query(live, pair.first.identifier,
-                                                                                        "HOSPA"))
+        assert cx(pair.first) in pid3(pix_query(live, pair.second.identifier, "HOSPB"))
+        assert cx(pair.second) in pid3(pix_query(live, pair.first.identifier, "HOSPA"))
         assert pixm_query(live, pair.second) == {f"urn:oid:{OIDS['HOSPA']}|{pair.first.identifier}"}
         task = task_row(live, pair.task_id)
         assert (task.resolution, task.resolved_by) == ("link", "alice")
 
-    def test_second_candidate_chosen_by_number_key(self, browser: Any, contexts: list[Any], live: Live) -> None:
+    def test_second_candidate_chosen_by_number_key(
+        self, browser: Any, contexts: list[Any], live: Live
+    ) -> None:
         pair, third_person = two_candidate_task(live.rt, next_n())
         page = sign_in(browser, contexts, live)
         open_task(page, pair)
@@ -201,8 +216,9 @@ class TestDecisions:
         decide(page, "Different person", "twins at the same address")
         assert task_row(live, pair.task_id).resolution == "different"
         with live.rt.read() as session:
-            assert session.scalars(select(MatchExclusion).where(MatchExclusion.reason == "twins at the same address")
-                                   ).one()
+            assert session.scalars(
+                select(MatchExclusion).where(MatchExclusion.reason == "twins at the same address")
+            ).one()
         again = register(live.rt, pair.second, demographics(n, year_shift=1, city=False))
         assert again.review_task_id is None
         assert pid3(pix_query(live, pair.second.identifier, "HOSPB")) == ""
@@ -218,8 +234,9 @@ class TestDecisions:
         page.goto(f"/review/persons/{pair.second_person}")
         assert "Merged into" in page.get_by_role("status").or_(page.locator(".alert.info")).first.inner_text()
 
-    def test_unlink_from_person_page_separates_the_record(self, browser: Any, contexts: list[Any],
-                                                          live: Live) -> None:
+    def test_unlink_from_person_page_separates_the_record(
+        self, browser: Any, contexts: list[Any], live: Live
+    ) -> None:
         pair = uncertain_pair(live.rt, next_n())
         page = sign_in(browser, contexts, live)
         open_task(page, pair)
@@ -238,19 +255,24 @@ class TestDecisions:
 
 
 class TestSafety:
-    def test_forged_csrf_token_is_rejected_and_changes_nothing(self, browser: Any, contexts: list[Any],
-                                                              live: Live) -> None:
+    def test_forged_csrf_token_is_rejected_and_changes_nothing(
+        self, browser: Any, contexts: list[Any], live: Live
+    ) -> None:
         pair = uncertain_pair(live.rt, next_n())
         page = sign_in(browser, contexts, live)
         open_task(page, pair)
         page.locator("input[name=csrf]").first.evaluate("el => { el.value = 'forged-token'; }")
-        page.evaluate("() => document.querySelectorAll('form').forEach(f => f.querySelectorAll('input[name=csrf]')"
-                      ".forEach(i => i.value = 'forged-token'))")
+        page.evaluate(
+            "() => document.querySelectorAll('form').forEach(f => f.querySelectorAll('input[name=csrf]')"
+            ".forEach(i => i.value = 'forged-token'))"
+        )
         decide(page, "Same person", "forged")
         assert page.get_by_role("heading", name="Form expired").is_visible()
         assert task_row(live, pair.task_id).status == "open"
 
-    def test_second_steward_sees_already_resolved(self, browser: Any, contexts: list[Any], live: Live) -> None:
+    def test_second_steward_sees_already_resolved(
+        self, browser: Any, contexts: list[Any], live: Live
+    ) -> None:
         pair = uncertain_pair(live.rt, next_n())
         alice = sign_in(browser, contexts, live, "alice")
         bob = sign_in(browser, contexts, live, "bob")
@@ -258,13 +280,21 @@ class TestSafety:
         open_task(bob, pair)
         decide(alice, "Same person", "same person")
         decide(bob, "Different person", "not the same")
-        assert "Already resolved: this task was already resolved by alice" in bob.get_by_role("alert").inner_text()
+        assert (
+            "Already resolved: this task was already resolved by alice"
+            in bob.get_by_role("alert").inner_text()
+        )
         task = task_row(live, pair.task_id)
         assert (task.resolution, task.resolved_by) == ("link", "alice")
         with live.rt.read() as session:
-            events = session.scalars(select(AuditEvent).where(AuditEvent.event_type == "review-decision")).all()
+            events = session.scalars(
+                select(AuditEvent).where(AuditEvent.event_type == "review-decision")
+            ).all()
             assert [e.actor for e in events if (e.detail or {}).get("task_id") == pair.task_id] == ["alice"]
-            assert session.scalars(select(MatchExclusion).where(MatchExclusion.reason == "not the same")).all() == []
+            assert (
+                session.scalars(select(MatchExclusion).where(MatchExclusion.reason == "not the same")).all()
+                == []
+            )
 
     def test_viewer_can_look_but_not_decide(self, browser: Any, contexts: list[Any], live: Live) -> None:
         pair = uncertain_pair(live.rt, next_n())
@@ -273,14 +303,16 @@ class TestSafety:
         assert page.get_by_text("only stewards decide").is_visible()
         assert page.get_by_role("button", name="Same person").count() == 0
         csrf = page.locator("input[name=csrf]").first.input_value()
-        response = page.request.post(f"/review/tasks/{pair.task_id}/decide",
-                                     form={"csrf": csrf, "decision": "link", "reason": "x",
-                                           "person_id": str(pair.first_person)})
+        response = page.request.post(
+            f"/review/tasks/{pair.task_id}/decide",
+            form={"csrf": csrf, "decision": "link", "reason": "x", "person_id": str(pair.first_person)},
+        )
         assert response.status == 403
         assert task_row(live, pair.task_id).status == "open"
 
-    def test_search_by_identifier_and_name_finds_the_person(self, browser: Any, contexts: list[Any],
-                                                            live: Live) -> None:
+    def test_search_by_identifier_and_name_finds_the_person(
+        self, browser: Any, contexts: list[Any], live: Live
+    ) -> None:
         n = next_n()
         pair = uncertain_pair(live.rt, n)
         page = sign_in(browser, contexts, live)

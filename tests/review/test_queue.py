@@ -36,13 +36,18 @@ class TestListOpenTasks:
         pairs = [uncertain_pair(rt, n) for n in range(3)]
         old = datetime.now(UTC) - timedelta(days=10)
         with rt.write() as session:
-            session.execute(update(ReviewTask).where(ReviewTask.id == pairs[0].task_id)
-                            .values(created_at=old, reason="ambiguous"))
+            session.execute(
+                update(ReviewTask)
+                .where(ReviewTask.id == pairs[0].task_id)
+                .values(created_at=old, reason="ambiguous")
+            )
         with rt.read() as session:
             assert review.count_open_tasks(session) == {"ambiguous": 1, "uncertain": 2}
             week = datetime.now(UTC) - timedelta(days=7)
             assert [t.id for t in review.list_open_tasks(session, older_than=week)] == [pairs[0].task_id]
-            assert [t.id for t in review.list_open_tasks(session, reason="uncertain")] == [p.task_id for p in pairs[1:]]
+            assert [t.id for t in review.list_open_tasks(session, reason="uncertain")] == [
+                p.task_id for p in pairs[1:]
+            ]
             assert review.list_open_tasks(session, domain="HOSPA") == []
             assert review.open_task_domains(session) == ["HOSPB"]
             nxt = review.next_open_task(session, after=review.get_task(session, pairs[1].task_id))
@@ -60,8 +65,11 @@ def client(rt: Runtime) -> TestClient:
 def sign_in(client: TestClient, name: str = "alice") -> str:
     form = client.get("/review/signin").text
     token = re.search(r'name="token" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
-    r = client.post("/review/signin", data={"username": name, "password": PASSWORD, "token": token,
-                                            "next": "/review"}, follow_redirects=False)
+    r = client.post(
+        "/review/signin",
+        data={"username": name, "password": PASSWORD, "token": token, "next": "/review"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == "/review"
     cookie = r.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/review" in cookie
@@ -83,11 +91,15 @@ class TestHttp:
         form = client.get("/review/signin?next=//evil.example/x").text
         assert 'name="next" value="/review"' in form
 
-    def test_decision_without_reason_is_refused_with_the_form_kept(self, client: TestClient, rt: Runtime) -> None:
+    def test_decision_without_reason_is_refused_with_the_form_kept(
+        self, client: TestClient, rt: Runtime
+    ) -> None:
         pair = uncertain_pair(rt, 1)
         csrf = sign_in(client)
-        r = client.post(f"/review/tasks/{pair.task_id}/decide",
-                        data={"csrf": csrf, "decision": "link", "person_id": pair.first_person, "reason": " "})
+        r = client.post(
+            f"/review/tasks/{pair.task_id}/decide",
+            data={"csrf": csrf, "decision": "link", "person_id": pair.first_person, "reason": " "},
+        )
         assert r.status_code == 422 and "a reason is required" in r.text
         with rt.read() as session:
             assert session.get(ReviewTask, pair.task_id).status == "open"  # type: ignore[union-attr]
@@ -95,8 +107,10 @@ class TestHttp:
     def test_viewer_post_is_forbidden(self, client: TestClient, rt: Runtime) -> None:
         pair = uncertain_pair(rt, 2)
         csrf = sign_in(client, "vic")
-        r = client.post(f"/review/tasks/{pair.task_id}/decide",
-                        data={"csrf": csrf, "decision": "different", "reason": "x"})
+        r = client.post(
+            f"/review/tasks/{pair.task_id}/decide",
+            data={"csrf": csrf, "decision": "different", "reason": "x"},
+        )
         assert r.status_code == 403
 
     def test_unknown_pages_answer_404_not_500(self, client: TestClient) -> None:

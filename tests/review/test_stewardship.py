@@ -33,21 +33,30 @@ class TestLinkToCandidate:
     def test_record_joins_candidate_person_when_steward_says_same(self, rt: Runtime) -> None:
         pair = uncertain_pair(rt, 1)
         with rt.write() as session:
-            out = stewardship.link_to_candidate(session, pair.task_id, person_id=pair.first_person,
-                                                actor="alice", reason="same DOB typo", rt=rt)
+            out = stewardship.link_to_candidate(
+                session,
+                pair.task_id,
+                person_id=pair.first_person,
+                actor="alice",
+                reason="same DOB typo",
+                rt=rt,
+            )
         assert out.person_id == pair.first_person
         with rt.read() as session:
             refs = xref.cross_references(session, pair.second, rt=rt)
             assert [(r.identifier, r.domain) for r in refs.identifiers] == [("A00001", "HOSPA")]
             link = session.get(Link, out.record_id)
             assert link is not None and link.method == LinkMethod.MANUAL and link.created_by == "alice"
-            event = session.scalars(select(LinkEvent).where(LinkEvent.record_id == out.record_id)
-                                    .order_by(LinkEvent.id.desc())).first()
+            event = session.scalars(
+                select(LinkEvent).where(LinkEvent.record_id == out.record_id).order_by(LinkEvent.id.desc())
+            ).first()
             assert event is not None and event.actor == "alice" and event.reason == "same DOB typo"
             assert event.from_person_id == pair.second_person and event.to_person_id == pair.first_person
             old = session.get(Person, pair.second_person)
             assert old is not None and not old.is_active and old.merged_into_id == pair.first_person
-            audit = session.scalars(select(AuditEvent).where(AuditEvent.event_type == "review-decision")).one()
+            audit = session.scalars(
+                select(AuditEvent).where(AuditEvent.event_type == "review-decision")
+            ).one()
             assert audit.actor == "alice" and audit.actor_type == "user"
             assert audit.detail is not None and audit.detail["decision"] == "link"
             assert audit.detail["reason"] == "same DOB typo"
@@ -58,16 +67,23 @@ class TestLinkToCandidate:
     def test_manual_link_survives_an_update_that_would_unlink_it(self, rt: Runtime) -> None:
         pair = uncertain_pair(rt, 2)
         with rt.write() as session:
-            stewardship.link_to_candidate(session, pair.task_id, person_id=pair.first_person, actor="alice",
-                                          reason="checked chart", rt=rt)
+            stewardship.link_to_candidate(
+                session,
+                pair.task_id,
+                person_id=pair.first_person,
+                actor="alice",
+                reason="checked chart",
+                rt=rt,
+            )
         result = register(rt, pair.second, demographics(40, city=False))  # now looks like someone else
         assert result.outcome == FeedOutcome.UNCHANGED and result.person_id == pair.first_person
 
     def test_second_decision_raises_already_resolved_and_changes_nothing(self, rt: Runtime) -> None:
         pair = uncertain_pair(rt, 3)
         with rt.write() as session:
-            stewardship.link_to_candidate(session, pair.task_id, person_id=pair.first_person, actor="alice",
-                                          reason="same", rt=rt)
+            stewardship.link_to_candidate(
+                session, pair.task_id, person_id=pair.first_person, actor="alice", reason="same", rt=rt
+            )
         with pytest.raises(AlreadyResolved, match="alice"), rt.write() as session:
             stewardship.keep_apart(session, pair.task_id, actor="bob", reason="different", rt=rt)
         with rt.read() as session:
@@ -78,16 +94,18 @@ class TestLinkToCandidate:
     def test_reason_is_required_when_deciding(self, rt: Runtime) -> None:
         pair = uncertain_pair(rt, 4)
         with pytest.raises(InvalidInput) as err, rt.write() as session:
-            stewardship.link_to_candidate(session, pair.task_id, person_id=pair.first_person, actor="alice",
-                                          reason="   ", rt=rt)
+            stewardship.link_to_candidate(
+                session, pair.task_id, person_id=pair.first_person, actor="alice", reason="   ", rt=rt
+            )
         assert err.value.field == "reason"
         assert _task(rt, pair.task_id).status == "open"
 
     def test_person_outside_the_candidates_is_refused(self, rt: Runtime) -> None:
         pair = uncertain_pair(rt, 5)
         with pytest.raises(InvalidInput), rt.write() as session:
-            stewardship.link_to_candidate(session, pair.task_id, person_id=999999, actor="alice", reason="x",
-                                          rt=rt)
+            stewardship.link_to_candidate(
+                session, pair.task_id, person_id=999999, actor="alice", reason="x", rt=rt
+            )
         assert _task(rt, pair.task_id).status == "open"
 
     def test_concurrent_decisions_apply_once_when_two_threads_race(self, rt: Runtime) -> None:
@@ -100,8 +118,14 @@ class TestLinkToCandidate:
             try:
                 with rt.write() as session:
                     if name == "alice":
-                        stewardship.link_to_candidate(session, pair.task_id, person_id=pair.first_person,
-                                                      actor=name, reason="same", rt=rt)
+                        stewardship.link_to_candidate(
+                            session,
+                            pair.task_id,
+                            person_id=pair.first_person,
+                            actor=name,
+                            reason="same",
+                            rt=rt,
+                        )
                     else:
                         stewardship.keep_apart(session, pair.task_id, actor=name, reason="apart", rt=rt)
                 results.append("ok")
@@ -135,8 +159,14 @@ class TestMergePersons:
     def test_record_person_merges_into_candidate_when_steward_merges(self, rt: Runtime) -> None:
         pair = uncertain_pair(rt, 8)
         with rt.write() as session:
-            out = stewardship.merge_persons(session, pair.task_id, person_id=pair.first_person, actor="carol",
-                                            reason="same patient", rt=rt)
+            out = stewardship.merge_persons(
+                session,
+                pair.task_id,
+                person_id=pair.first_person,
+                actor="carol",
+                reason="same patient",
+                rt=rt,
+            )
         assert out.changed_persons == (pair.second_person, pair.first_person)
         with rt.read() as session:
             ids = {r.identifier for r in xref.person_identifiers(session, pair.first_person)}
@@ -151,10 +181,13 @@ class TestUnlinkRecord:
     def test_record_gets_its_own_person_when_unlinked(self, rt: Runtime) -> None:
         pair = uncertain_pair(rt, 9)
         with rt.write() as session:
-            linked = stewardship.link_to_candidate(session, pair.task_id, person_id=pair.first_person,
-                                                   actor="alice", reason="same", rt=rt)
+            linked = stewardship.link_to_candidate(
+                session, pair.task_id, person_id=pair.first_person, actor="alice", reason="same", rt=rt
+            )
         with rt.write() as session:
-            out = stewardship.unlink_record(session, linked.record_id, actor="dave", reason="wrong chart", rt=rt)
+            out = stewardship.unlink_record(
+                session, linked.record_id, actor="dave", reason="wrong chart", rt=rt
+            )
         assert out.person_id not in (pair.first_person, pair.second_person)
         with rt.read() as session:
             refs = xref.cross_references(session, pair.second, rt=rt)

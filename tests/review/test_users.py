@@ -68,8 +68,12 @@ class TestSessions:
     def test_bad_accounts_are_refused_when_added(self, rt: Runtime) -> None:
         with rt.write() as session:
             users.add_user(session, "dave", "s3cret-pass", role="steward")
-        for name, password, role in (("dave", "s3cret-pass", "steward"), ("eve", "short", "steward"),
-                                     ("eve", "s3cret-pass", "admin"), ("has space", "s3cret-pass", "viewer")):
+        for name, password, role in (
+            ("dave", "s3cret-pass", "steward"),
+            ("eve", "short", "steward"),
+            ("eve", "s3cret-pass", "admin"),
+            ("has space", "s3cret-pass", "viewer"),
+        ):
             with pytest.raises((InvalidInput, Conflict)), rt.write() as session:
                 users.add_user(session, name, password, role=role)
         with rt.read() as session:
