@@ -410,11 +410,13 @@ def _ratio(block: Sequence[float]) -> float:
 def card_from_estimate(
     card: Scorecard, estimate: Estimate, *, version: str, created_from: str, card_id: str | None = None,
     upper: float | None = None, lower: float | None = None, points_scale: float | None = None,
+    drop_conflicts: Collection[str] = (),
 ) -> Scorecard:
     """A new version of `card` with m, u and weights from `estimate` (fields it has no data for keep
     their weights), on the card's scale of points per bit unless `points_scale` is given. Weights are
     made to fall down the levels, as loading requires, and the disagreement weight is kept at or
-    below every level's (`monotone_weights`). Save it with `scoring.save_scorecard`."""
+    below every level's (`monotone_weights`). Conflict rules named in `drop_conflicts` are left out
+    (see `unsupported_conflicts`). Save it with `scoring.save_scorecard`."""
     if version == card.version and (card_id or card.id) == card.id:
         raise ValueError(f"the new card needs a version other than {card.version!r}")
     scale = points_per_bit(card) if points_scale is None else points_scale
@@ -425,6 +427,8 @@ def card_from_estimate(
     thresholds = dict(data["thresholds"])
     thresholds.update({k: float(v) for k, v in (("upper", upper), ("lower", lower)) if v is not None})
     data["thresholds"] = thresholds
+    if drop_conflicts:
+        data["conflicts"] = [c for c in data.get("conflicts", []) if c.get("name") not in set(drop_conflicts)]
     for field in data["fields"]:
         name = field["name"]
         if name not in estimate.m:
@@ -435,6 +439,40 @@ def card_from_estimate(
         field.update(disagree_m=_prob(estimate.m[name][-1]), disagree_u=_prob(estimate.u[name][-1]),
                      disagree_weight=w[-1])
     return parse_scorecard(data, source=f"{data['id']} v{version}")
+
+
+def posterior_thresholds(
+    card: Scorecard, estimate: Estimate, *, n_candidates: int, n_pairs: int, match_probability: float = 0.5,
+    review_probability: float = 0.05,
+) -> tuple[float, float]:
+    """(upper, lower) in the card's points where the Fellegi–Sunter posterior match probability
+    reaches `match_probability` and `review_probability`. The prior is the chance that two records
+    taken at random match, as estimated without labels: the EM share of matches among the
+    `n_candidates` blocked pairs spread over all `n_pairs` possible pairs (splink's
+    "probability two random records match"). Weights must be on the same scale (u from random pairs)."""
+    prior = min(max(estimate.prior * n_candidates / n_pairs, 1e-12), 0.5)
+    prior_bits = math.log2(prior / (1 - prior))
+    scale = points_per_bit(card)
+
+    def at(p: float) -> float:
+        return round(scale * (math.log2(p / (1 - p)) - prior_bits), 1)
+
+    return at(match_probability), at(review_probability)
+
+
+def unsupported_conflicts(card: Scorecard, estimate: Estimate, *, max_share: float = 0.02) -> list[str]:
+    """Conflict rules the data contradicts: a rule caps pairs whose listed fields all disagree,
+    which assumes such disagreement (almost) never happens between records of one person. Returns
+    the rules whose estimated share of matches hit (the product of m for disagreement) exceeds
+    `max_share`; a rule kept for policy (twins) is the analyst's call, not the estimate's."""
+    out = []
+    for conflict in card.conflicts:
+        share = 1.0
+        for name in conflict.fields:
+            share *= float(estimate.m[name][-1]) if name in estimate.m else 0.0
+        if share > max_share:
+            out.append(conflict.name)
+    return out
 
 
 def with_field(card: Scorecard, field: Mapping[str, Any], *, version: str, created_from: str) -> Scorecard:

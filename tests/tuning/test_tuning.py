@@ -256,3 +256,27 @@ class TestDatasets:
         dedup, none, pairs = t.load_febrl("febrl3", ssn=True)
         assert none is None and "ssn" in dedup.columns and len(pairs) == 6538
         assert all(x < y for x, y in pairs)
+
+
+class TestUnsupervisedChoices:
+    def test_posterior_thresholds_follow_the_prior_when_derived(self, small_card: Scorecard) -> None:
+        est = t.Estimate({}, {}, prior=0.5, method="test")
+        scale = t.points_per_bit(small_card)
+        upper, lower = t.posterior_thresholds(small_card, est, n_candidates=1000, n_pairs=1_000_000,
+                                              match_probability=0.5, review_probability=0.2)
+        prior_bits = math.log2(0.0005 / 0.9995)
+        assert upper == pytest.approx(round(-scale * prior_bits, 1))
+        assert lower == pytest.approx(round(scale * (math.log2(0.25) - prior_bits), 1))
+        assert lower < upper
+
+    def test_conflict_rules_the_data_contradicts_are_named_and_dropped(self) -> None:
+        data = small_card_data()
+        data["conflicts"] = [{"name": "given-name-conflict", "fields": ["given_name"], "decision": "non-match"},
+                             {"name": "born-apart", "fields": ["birth_date"], "decision": "non-match"}]
+        card = parse_scorecard(data)
+        m = {"given_name": np.array([0.7, 0.1, 0.2]), "birth_date": np.array([0.99, 0.01])}
+        u = {"given_name": np.array([0.01, 0.04, 0.95]), "birth_date": np.array([0.005, 0.995])}
+        est = t.Estimate(m, u, prior=0.3, method="test")
+        assert t.unsupported_conflicts(card, est, max_share=0.02) == ["given-name-conflict"]
+        new = t.card_from_estimate(card, est, version="2", created_from="x", drop_conflicts=["given-name-conflict"])
+        assert [c.name for c in new.conflicts] == ["born-apart"]
