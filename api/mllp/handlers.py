@@ -11,12 +11,13 @@ exited, i.e. after the commit. Every failure, including a bug, still gets exactl
 
 from __future__ import annotations
 
+import copyreg
 import logging
 import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -24,12 +25,14 @@ from api.mllp import acks, hl7v2
 from api.mllp.acks import Failure, Location
 from api.mllp.hl7v2 import Message, MessageError, QueryError
 from empi import patients, xref
+from empi.commands import UNSET
+from empi.config import DomainRegistry, Settings
 from empi.errors import EmpiError, UnknownIdentifier
 from empi.runtime import Runtime
 
 log = logging.getLogger("api.mllp")
 
-Decode = Callable[[Message, Runtime], Any]
+Decode = Callable[[Message, Any], Any]  # (message, DecodeContext) -> command
 Run = Callable[[Session, Any, Runtime], Any]
 Reply = Callable[[Message, Runtime, Any], str]
 Fail = Callable[[Message, Runtime, Failure], str]
@@ -46,7 +49,7 @@ class Handler:
     writes: bool = True
 
 
-def _ack(msg: Message, rt: Runtime, failure: Failure | None = None) -> str:
+def _ack(msg: Message, rt: DecodeContext, failure: Failure | None = None) -> str:
     s = rt.settings
     if failure is None:
         return acks.ack(msg.context, application=s.application, facility=s.facility)
@@ -141,45 +144,91 @@ def register(message_type: str, trigger: str, handler: Handler) -> None:
     HANDLERS[(message_type.upper(), trigger.upper())] = handler
 
 
+class DecodeContext(Protocol):
+    """What decoding needs: a Runtime, or the settings/registry pair a parse worker process holds."""
+
+    settings: Settings
+    registry: DomainRegistry
+
+
+def _unset() -> Any:
+    return UNSET
+
+
+# Commands cross a process boundary when decoding runs in a worker process: keep UNSET a singleton.
+copyreg.pickle(type(UNSET), lambda _: (_unset, ()))
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """Stage 1 output (picklable): the message and its command, or the reply already decided."""
+
+    msg: Message | None
+    command: Any = None
+    failure: Failure | None = None
+    reply: str | None = None
+    outcome: str = ""
+
+
 def process(rt: Runtime, raw: bytes, handlers: Mapping[tuple[str, str], Handler] | None = None) -> bytes:
     """Handle one message payload (MLLP envelope already removed) and return the reply payload."""
+    return execute(rt, decode(rt, raw, handlers), handlers)
+
+
+def decode(ctx: DecodeContext, raw: bytes, handlers: Mapping[tuple[str, str], Handler] | None = None) -> Decoded:
+    """Stage 1, CPU only (no database): split, route, parse and map to a command."""
     table = HANDLERS if handlers is None else handlers
-    started = time.perf_counter()
     try:
         msg = hl7v2.split(raw)
     except MessageError as exc:
-        log.warning("mllp control_id=- type=- outcome=AR code=%s reason=unparsable", exc.code)
-        return reject(rt, exc.code).encode()
-    reply, outcome = _dispatch(rt, msg, table)
-    log.info("mllp control_id=%s type=%s^%s outcome=%s ms=%.1f", msg.control_id, msg.message_type, msg.trigger,
-             outcome, (time.perf_counter() - started) * 1000)
-    return reply.encode("utf-8")
-
-
-def _dispatch(rt: Runtime, msg: Message, table: Mapping[tuple[str, str], Handler]) -> tuple[str, str]:
+        return Decoded(None, reply=reject(ctx, exc.code), outcome=f"AR/{exc.code}")
     handler = table.get((msg.message_type, msg.trigger))
     if handler is None:
         known_type = any(t == msg.message_type for t, _ in table)
         code = acks.UNSUPPORTED_EVENT if known_type else acks.UNSUPPORTED_MESSAGE_TYPE
         failure = Failure("AR", code, Location("MSH", 9, 1, 2 if known_type else 1))
-        return _ack(msg, rt, failure), f"AR/{code}"
+        return Decoded(msg, reply=_ack(msg, ctx, failure), outcome=f"AR/{code}")
     try:
-        failure = None
-        try:
-            command = handler.decode(msg, rt)
-            with (rt.write() if handler.writes else rt.read()) as session:
-                result = handler.run(session, command, rt)
-        except QueryError as exc:
-            failure = Failure("AE", exc.code, exc.location, exc.message)
-        except EmpiError as exc:
-            failure = acks.failure_for(exc, handler.locate(exc))
+        return Decoded(msg, command=handler.decode(msg, ctx))  # type: ignore[arg-type]
+    except QueryError as exc:
+        return Decoded(msg, failure=Failure("AE", exc.code, exc.location, exc.message))
+    except EmpiError as exc:
+        return Decoded(msg, failure=acks.failure_for(exc, handler.locate(exc)))
+    except Exception as exc:  # a parser bug must still get an answer
+        _log_internal(msg, exc)
+        return Decoded(msg, failure=Failure("AR", acks.INTERNAL_ERROR))
+
+
+def execute(rt: Runtime, decoded: Decoded, handlers: Mapping[tuple[str, str], Handler] | None = None) -> bytes:
+    """Stage 2: run the command in its unit of work and build the reply (AA only after the commit)."""
+    started = time.perf_counter()
+    msg = decoded.msg
+    if msg is None or decoded.reply is not None:
+        reply, outcome = decoded.reply or reject(rt), decoded.outcome
+    else:
+        handler = (HANDLERS if handlers is None else handlers)[(msg.message_type, msg.trigger)]
+        reply, outcome = _run(rt, msg, handler, decoded)
+    log.info("mllp control_id=%s type=%s outcome=%s ms=%.1f", msg.control_id if msg else "-",
+             f"{msg.message_type}^{msg.trigger}" if msg else "-", outcome, (time.perf_counter() - started) * 1000)
+    return reply.encode("utf-8")
+
+
+def _run(rt: Runtime, msg: Message, handler: Handler, decoded: Decoded) -> tuple[str, str]:
+    try:
+        failure = decoded.failure
+        if failure is None:
+            try:
+                with (rt.write() if handler.writes else rt.read()) as session:
+                    result = handler.run(session, decoded.command, rt)
+            except QueryError as exc:
+                failure = Failure("AE", exc.code, exc.location, exc.message)
+            except EmpiError as exc:
+                failure = acks.failure_for(exc, handler.locate(exc))
         if failure is None:
             return handler.reply(msg, rt, result), "AA"
         return handler.fail(msg, rt, failure), f"{failure.ack_code}/{failure.code}"
     except Exception as exc:  # the outermost adapter loop: log without PHI, answer, keep serving
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        log.error("mllp control_id=%s internal error %s at %s:%s", msg.control_id, type(exc).__name__,
-                  where.filename.rsplit("/", 1)[-1], where.lineno)
+        _log_internal(msg, exc)
         failure = Failure("AR", acks.INTERNAL_ERROR)
         try:
             return handler.fail(msg, rt, failure), "AR/207"
@@ -187,7 +236,13 @@ def _dispatch(rt: Runtime, msg: Message, table: Mapping[tuple[str, str], Handler
             return _ack(msg, rt, failure), "AR/207"
 
 
-def reject(rt: Runtime, code: int = acks.SEGMENT_SEQUENCE, head: bytes = b"") -> str:
+def _log_internal(msg: Message, exc: Exception) -> None:
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    log.error("mllp control_id=%s internal error %s at %s:%s", msg.control_id, type(exc).__name__,
+              where.filename.rsplit("/", 1)[-1], where.lineno)
+
+
+def reject(rt: DecodeContext, code: int = acks.SEGMENT_SEQUENCE, head: bytes = b"") -> str:
     """AR for a payload that is not HL7 (or too large); MSA-2 echoes MSH-10 when it can be found."""
     ctx = acks.ReplyContext()
     if head:

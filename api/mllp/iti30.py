@@ -160,11 +160,11 @@ def _change_locate(exc: EmpiError) -> Location | None:
 
 
 # Handler fields for api.mllp.handlers (which imports this module, so this one cannot import it).
-_FEED: dict[str, Any] = dict(decode=_feed_decode, run=_feed_run, reply=_ack, fail=_fail, locate=_feed_locate)
+_FEED: dict[str, Any] = {"decode": _feed_decode, "run": _feed_run, "reply": _ack, "fail": _fail, "locate": _feed_locate}
 HANDLERS: dict[tuple[str, str], dict[str, Any]] = {
     ("ADT", "A28"): _FEED,
     ("ADT", "A31"): _FEED,
-    ("ADT", "A47"): dict(decode=_change_decode, run=_change_run, reply=_ack, fail=_fail, locate=_change_locate),
-    ("ADT", "A24"): dict(decode=_pair_decode, run=_link_run, reply=_ack, fail=_fail, locate=_pair_locate),
-    ("ADT", "A37"): dict(decode=_pair_decode, run=_unlink_run, reply=_ack, fail=_fail, locate=_pair_locate),
+    ("ADT", "A47"): {"decode": _change_decode, "run": _change_run, "reply": _ack, "fail": _fail, "locate": _change_locate},
+    ("ADT", "A24"): {"decode": _pair_decode, "run": _link_run, "reply": _ack, "fail": _fail, "locate": _pair_locate},
+    ("ADT", "A37"): {"decode": _pair_decode, "run": _unlink_run, "reply": _ack, "fail": _fail, "locate": _pair_locate},
 }

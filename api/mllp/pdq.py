@@ -408,7 +408,7 @@ def rsp_k22(msg: Message, rt: Runtime, *, result: PdqResult | None = None,
         segments += [msa(failures[0].ack_code, ctx), *(err(f, version="2.5") for f in failures),
                      f"QAK|{tag}|{failures[0].ack_code}", qpd]
         return "\r".join(segments) + "\r"
-    assert result is not None  # noqa: S101
+    assert result is not None
     status = "OK" if result.groups else "NF"
     segments += [msa("AA", ctx), f"QAK|{tag}|{status}||{result.total}|{len(result.groups)}|{result.remaining}", qpd]
     for n, group in enumerate(result.groups, start=1):
@@ -481,8 +481,8 @@ def _ack(msg: Message, rt: Runtime, failure: Failure | None = None) -> str:
 
 
 # Handler fields for api.mllp.handlers (which imports this module, so this one cannot import it).
-PDQ_QUERY: dict[str, Any] = dict(decode=decode, run=_run, reply=_reply, fail=_fail_domains, writes=False,
-                                 locate=lambda exc: Location("QPD", 3))
-PDQ_CANCEL: dict[str, Any] = dict(decode=_cancel_decode, run=_cancel_run, reply=lambda m, rt, _r: _ack(m, rt),
-                                  fail=_ack, writes=False)
+PDQ_QUERY: dict[str, Any] = {"decode": decode, "run": _run, "reply": _reply, "fail": _fail_domains, "writes": False,
+                                 "locate": lambda exc: Location("QPD", 3)}
+PDQ_CANCEL: dict[str, Any] = {"decode": _cancel_decode, "run": _cancel_run, "reply": lambda m, rt, _r: _ack(m, rt),
+                                  "fail": _ack, "writes": False}
 HANDLERS = {("QBP", "Q22"): PDQ_QUERY, ("QCN", "J01"): PDQ_CANCEL}

@@ -17,14 +17,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Self
 
 from api.mllp import framing, handlers
 from api.mllp.acks import INTERNAL_ERROR
 from api.mllp.framing import Discarded, Frame, FrameDecoder, Oversize, Unframed
+from empi.config import DomainRegistry, Settings
 from empi.runtime import Runtime
 
 log = logging.getLogger("api.mllp")
@@ -35,8 +38,13 @@ READ_CHUNK = 65536
 class MllpServer:
     def __init__(self, rt: Runtime, host: str = "127.0.0.1", port: int = 0, *,
                  handler_table: Mapping[tuple[str, str], handlers.Handler] | None = None,
-                 process: Callable[[Runtime, bytes], bytes] | None = None) -> None:
+                 process: Callable[[Runtime, bytes], bytes] | None = None,
+                 decode_processes: int = 0) -> None:
+        """``decode_processes`` > 0 parses HL7 in that many forked worker processes (HL7 parsing is
+        CPU-bound and holds the GIL; the database stage stays in this process's thread pool)."""
         self.rt = rt
+        self.decode_processes = decode_processes if handler_table is None and process is None else 0
+        self._decoders: ProcessPoolExecutor | None = None
         self.host = host
         self._requested_port = port
         self._table = handler_table
@@ -54,6 +62,9 @@ class MllpServer:
     async def start(self) -> Self:
         workers = max(1, self.rt.settings.mllp_workers)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mllp")
+        if self.decode_processes:
+            self._decoders = ProcessPoolExecutor(self.decode_processes, mp_context=multiprocessing.get_context("fork"),
+                                                 initializer=_init_decoder, initargs=(self.rt.settings,))
         self._server = await asyncio.start_server(self._serve, self.host, self._requested_port,
                                                   limit=READ_CHUNK, backlog=256)
         log.info("mllp listening on %s:%s (%d workers)", self.host, self.port, workers)
@@ -73,6 +84,9 @@ class MllpServer:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._decoders is not None:
+            self._decoders.shutdown(wait=True, cancel_futures=True)
+            self._decoders = None
 
     async def serve_forever(self) -> None:
         if self._server is None:
@@ -137,7 +151,33 @@ class MllpServer:
         loop = asyncio.get_running_loop()
         if self._process is not None:
             return await loop.run_in_executor(self._pool, self._process, self.rt, payload)
+        if self._decoders is not None:
+            try:
+                decoded = await loop.run_in_executor(self._decoders, _decode, payload)
+            except Exception as exc:  # a broken worker pool: decode here instead
+                log.error("mllp decode worker failed: %s", type(exc).__name__)
+                decoded = handlers.decode(self.rt, payload)
+            return await loop.run_in_executor(self._pool, handlers.execute, self.rt, decoded)
         return await loop.run_in_executor(self._pool, handlers.process, self.rt, payload, self._table)
+
+
+@dataclass(frozen=True, slots=True)
+class _DecoderContext:
+    settings: Settings
+    registry: DomainRegistry
+
+
+_decoder: _DecoderContext | None = None
+
+
+def _init_decoder(settings: Settings) -> None:
+    global _decoder
+    _decoder = _DecoderContext(settings, settings.registry)
+
+
+def _decode(payload: bytes) -> handlers.Decoded:
+    assert _decoder is not None  # noqa: S101
+    return handlers.decode(_decoder, payload)
 
 
 class ServerHandle:

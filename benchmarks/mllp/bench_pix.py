@@ -195,9 +195,10 @@ def settings(url: str) -> Settings:
 def bench(backend: str, url: str, args: argparse.Namespace) -> None:
     records = build_records(args.records, args.seed)
     rt = Runtime.start(settings(url), auto_migrate=True)
-    handle = serve_in_thread(rt)
+    handle = serve_in_thread(rt, decode_processes=args.decode_processes)
     print(f"\n== {backend}: {len(records)} records over {len(DOMAINS)} domains, "
-          f"{args.connections} connections, {rt.settings.mllp_workers} workers")
+          f"{args.connections} connections, {rt.settings.mllp_workers} workers, "
+          f"{args.decode_processes} decode processes")
     done = 0
     window_rates: list[tuple[int, float]] = []
     feed_lat: list[float] = []
@@ -236,6 +237,8 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--window", type=int, default=10_000)
     ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument("--decode-processes", type=int, default=1,
+                    help="HL7 parse worker processes (0: parse in the database threads)")
     ap.add_argument("--postgres-url", default=os.environ.get("EMPI_TEST_POSTGRES_URL",
                                                              "postgresql://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--seed", type=int, default=20240101)

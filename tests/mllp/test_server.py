@@ -163,3 +163,37 @@ class TestLifecycle:
         c.close()
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", handle.port), timeout=1)
+
+
+class TestDecodeProcesses:
+    def test_commands_survive_pickling_with_unset(self) -> None:
+        import pickle
+
+        from api.mllp import hl7v2
+        from empi.commands import UNSET
+        from tests.conftest import nist_settings
+
+        cmd = hl7v2.register_command(hl7v2.split(adt(dob="", sex='""').encode()), nist_settings().registry)
+        again = pickle.loads(pickle.dumps(cmd))
+        assert again.demographics.birth_date is UNSET
+        assert again.demographics.sex is None
+        assert again == cmd
+
+    def test_parsing_in_worker_processes(self, rt: Runtime) -> None:
+        from api.mllp.server import serve_in_thread
+
+        handle = serve_in_thread(rt, decode_processes=2)
+        try:
+            with Client(handle.port) as c:
+                assert Hl7.of(c.send(adt(control_id="W1", ssn="123-45-6789"))).msa1 == "AA"
+                assert Hl7.of(c.send(adt("A08", control_id="W2", sex='""', ssn=""))).msa1 == "AA"
+                r = Hl7.of(c.send(adt(control_id="W3", dob="19801399")))
+                assert r.msa1 == "AE" and r.errors()[0][:2] == ("PID^1^7", "102")
+                assert Hl7.of(c.send(b"garbage")).msa1 == "AR"
+                assert Hl7.of(c.send(adt("A99"))).msa1 == "AR"
+                r = Hl7.of(c.send(q23(f"T-1^^^{NIST}", domains="^^^NOPE")))
+                assert (r.msa1, r.errors()[0][0]) == ("AE", "QPD^1^4^1")
+            record = stored(rt, "T-1", "NIST2010")
+            assert record is not None and record.sex is None and record.ssn == "123-45-6789"
+        finally:
+            handle.stop()
