@@ -89,7 +89,7 @@ def main() -> None:
     with rt.read() as session:
         timed("first page (50, oldest first)", lambda: review.list_open_tasks(session, limit=51))
         timed(
-            "deep page (keyset after task #%d)" % (args.tasks - 50),
+            f"deep page (keyset after task #{args.tasks - 50})",
             lambda: review.list_open_tasks(session, after=cursor, limit=51),
         )
         timed("counts per reason", lambda: review.count_open_tasks(session))
