@@ -53,11 +53,11 @@ def audit_message(ev: AuditEvent, *, source: str) -> str:
     code, name = _EVENT_ID.get(ev.action, _DEFAULT_EVENT)
     parts = [
         "<AuditMessage>",
-        f'<EventIdentification EventActionCode={quoteattr(ev.action)} EventDateTime="{_ts(ev.at)}" '
-        f'EventOutcomeIndicator="{ev.outcome}">',
+        (f'<EventIdentification EventActionCode={quoteattr(ev.action)} EventDateTime="{_ts(ev.at)}" '
+        f'EventOutcomeIndicator="{ev.outcome}">'),
         f'<EventID csd-code="{code}" codeSystemName="DCM" originalText="{name}"/>',
-        f'<EventTypeCode csd-code={quoteattr(ev.event_type)} codeSystemName="IHE Transactions" '
-        f"originalText={quoteattr(ev.event_type)}/>",
+        (f'<EventTypeCode csd-code={quoteattr(ev.event_type)} codeSystemName="IHE Transactions" '
+        f"originalText={quoteattr(ev.event_type)}/>"),
         "</EventIdentification>",
         f"<ActiveParticipant UserID={quoteattr(ev.actor)} UserIsRequestor=\"true\""
         + (f' NetworkAccessPointID={quoteattr(ev.source_address)} NetworkAccessPointTypeCode="2"'

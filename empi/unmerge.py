@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from scoring import blocking_keys
 from sqlalchemy import and_, delete, or_, select
 
 from empi import audit, links, review
@@ -32,6 +31,7 @@ from empi.commands import LinkMethod, RecordKey
 from empi.errors import Conflict, NotFound, UnknownIdentifier
 from empi.models import LinkEvent, MatchExclusion, Person, SourceRecord
 from empi.records import get_record, lock_keys, refresh_search_rows, scoring_view
+from scoring import blocking_keys
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

@@ -32,6 +32,7 @@ from empi.models import AuditEvent
 from empi.runtime import Runtime
 
 router = fhir_router()
+AUDITOR = Depends(requires("ITI-81"))  # clients need the ITI-81 scope
 
 DEFAULT_COUNT, MAX_COUNT = 50, 500
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -59,7 +60,7 @@ def _instant(value: str) -> tuple[datetime, datetime]:
         if len(value) == 10:
             start = datetime.fromisoformat(value).replace(tzinfo=UTC)
             return start, start + timedelta(days=1)
-        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        at = datetime.fromisoformat(value)
     except ValueError:
         raise FhirError(400, "invalid", "date must be a FHIR date or date-time", expression="date") from None
     if at.tzinfo is None:
@@ -183,7 +184,7 @@ def _client(request: Request) -> str | None:
 
 
 @router.get("/AuditEvent")
-def search_events(request: Request, who: Caller = Depends(requires("ITI-81"))) -> Response:
+def search_events(request: Request, who: Caller = AUDITOR) -> Response:
     fmt = negotiate(request)
     rt: Runtime = request.app.state.rt
     items = list(request.query_params.multi_items())
@@ -213,7 +214,7 @@ def search_events(request: Request, who: Caller = Depends(requires("ITI-81"))) -
 
 
 @router.get("/AuditEvent/{event_id}")
-def read_event(event_id: str, request: Request, who: Caller = Depends(requires("ITI-81"))) -> Response:
+def read_event(event_id: str, request: Request, who: Caller = AUDITOR) -> Response:
     fmt = negotiate(request)
     rt: Runtime = request.app.state.rt
 

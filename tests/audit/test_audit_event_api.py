@@ -3,7 +3,7 @@ trail of MLLP and FHIR transactions it exposes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -30,8 +30,8 @@ def a28(ident: str, ctrl: str) -> bytes:
 def server(rt: Runtime) -> Iterator[tuple[Runtime, httpx.Client]]:
     assert b"MSA|AA" in handlers.process(rt, a28("AU-1", "C1"))
     assert b"MSA|AA" in handlers.process(rt, a28("AU-2", "C2"))
-    pdq = (f"MSH|^~\\&|PDC|TEST|EMPI|EMPI|20260101120000||QBP^Q22^QBP_Q21|C3|P|2.5\r"
-           f"QPD|IHE PDQ Query|Q3|@PID.5.1.1^AUDITOVA\rRCP|I").encode()
+    pdq = (b"MSH|^~\\&|PDC|TEST|EMPI|EMPI|20260101120000||QBP^Q22^QBP_Q21|C3|P|2.5\r"
+           b"QPD|IHE PDQ Query|Q3|@PID.5.1.1^AUDITOVA\rRCP|I")
     assert b"MSA|AA" in handlers.process(rt, pdq)
     with rt.write() as s:  # an old event, to filter by date (the table is append-only: set at insert)
         s.add(AuditEvent(event_type="ITI-9", action="E", actor="OLD|PIXC", outcome=audit.OUTCOME_MINOR,

@@ -10,9 +10,9 @@ import pytest
 
 from api.mllp import handlers
 from empi import audit
+from empi.config import ConfigError
 from empi.runtime import Runtime
 from empi.syslog import SyslogSink, parse_target
-from empi.config import ConfigError
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def receive(sock: socket.socket) -> tuple[str, ET.Element]:
 
 def test_an_event_is_sent_after_commit_in_rfc5424_with_an_atna_message(
         make_runtime: Callable[..., Runtime], collector: socket.socket) -> None:
-    rt = make_runtime(audit_syslog="127.0.0.1:%d" % collector.getsockname()[1])
+    rt = make_runtime(audit_syslog=f"127.0.0.1:{collector.getsockname()[1]}")
     with pytest.raises(RuntimeError), rt.write() as s:  # rolled back: never reported
         audit.record(s, event_type="ITI-9", action="E", actor="ROLLED|BACK")
         raise RuntimeError("abort")
@@ -60,7 +60,7 @@ def test_an_event_is_sent_after_commit_in_rfc5424_with_an_atna_message(
 
 
 def test_an_mllp_transaction_is_reported(make_runtime: Callable[..., Runtime], collector: socket.socket) -> None:
-    rt = make_runtime(audit_syslog="127.0.0.1:%d" % collector.getsockname()[1])
+    rt = make_runtime(audit_syslog=f"127.0.0.1:{collector.getsockname()[1]}")
     raw = ("MSH|^~\\&|HIS|HOSPA|EMPI|EMPI|20260101120000||ADT^A28^ADT_A05|S1|P|2.5\rEVN||20260101120000\r"
            "PID|||SY-2^^^HOSPA||SYSLOGGE^ODA||19700101|F\rPV1||N")
     assert b"MSA|AA|S1" in handlers.process(rt, raw.encode())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -24,7 +24,7 @@ TARRANT = "TARRANTINE^BASTIEN^^^^^L||19500102|M|||99 Oxbow Rd^^Eastholm^ON^K0K 9
 
 def msg(trigger: str, structure: str, *segments: str, ctrl: str = "M1") -> str:
     head = f"MSH|^~\\&|HIS|HOSPA|EMPI|EMPI|20260101120000||ADT^{trigger}^{structure}|{ctrl}|P|2.5"
-    return "\r".join([head, f"EVN||20260101120000", *segments])
+    return "\r".join([head, "EVN||20260101120000", *segments])
 
 
 def pid(ident: str, authority: str, demo: str = QUINCE) -> str:

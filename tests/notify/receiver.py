@@ -10,6 +10,7 @@ import asyncio
 import threading
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any, Self
 
 import hl7
 import hl7.mllp
@@ -21,6 +22,7 @@ class Receiver:
     mode: str = "ack"  # ack | close
     messages: list[str] = field(default_factory=list)
     port: int = 0
+    ssl: Any = None  # an ssl.SSLContext for a TLS listener
 
     def __post_init__(self) -> None:
         self._ready = threading.Event()
@@ -45,14 +47,14 @@ class Receiver:
         asyncio.set_event_loop(self._loop)
 
         async def main() -> None:
-            self._server = await hl7.mllp.start_hl7_server(self._client, "127.0.0.1", 0)
+            self._server = await hl7.mllp.start_hl7_server(self._client, "127.0.0.1", 0, ssl=self.ssl)
             self.port = self._server.sockets[0].getsockname()[1]
             self._ready.set()
 
         self._loop.run_until_complete(main())
         self._loop.run_forever()
 
-    def __enter__(self) -> Receiver:
+    def __enter__(self) -> Self:
         self._thread.start()
         self._ready.wait(10)
         return self

@@ -18,7 +18,7 @@ from tests.notify.factories import feed
 from tests.notify.receiver import fields
 from tests.notify.test_outbox import consumer
 
-OTHER = dict(family="Lindqvarn", given="Petronel", birth_date="1955-11-30", sex="M")
+OTHER = {"family": "Lindqvarn", "given": "Petronel", "birth_date": "1955-11-30", "sex": "M"}
 
 
 def xref(rt: Runtime, identifier: str, domain: str) -> set[str]:
