@@ -104,6 +104,8 @@ class Message:
         if text is None:
             return ""
         fields = text.split(self.enc.field)
+        if segment == "MSH":
+            fields.insert(1, self.enc.field)  # MSH-1 is the separator itself
         return fields[number] if number < len(fields) else ""
 
     def field(self, segment: str, number: int) -> FieldValue:
