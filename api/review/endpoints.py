@@ -31,7 +31,7 @@ from api.review.auth import (
     set_cookie,
     signin_url,
 )
-from empi import stewardship, users
+from empi import audit, stewardship, users
 from empi.errors import AlreadyResolved, Conflict, EmpiError, InvalidInput, NotFound
 
 HERE = Path(__file__).resolve().parent
@@ -159,6 +159,7 @@ def person_page(request: Request, who: User, person_id: int, unlinked: int | Non
             {"who": who, "title": "No such person", "text": "There is no person with that number."},
             status=404,
         )
+    _audit_view(request, who, "person", data["records"], person_id=person_id)
     return page(request, "person.html", {"who": who, "p": data, "unlinked": unlinked})
 
 
@@ -216,6 +217,10 @@ def _task(
             {"who": who, "title": "No such task", "text": "There is no review task with that number."},
             status=404,
         )
+    shown = ([data["incoming"]] if data["incoming"] else []) + [
+        {"domain": c["domain"], "identifier": c["identifier"]} for c in data["candidates"]
+    ]
+    _audit_view(request, who, "task", shown, task_id=task_id)
     context = {
         "who": who,
         "t": data,
@@ -225,6 +230,29 @@ def _task(
         "flash": flash,
     }
     return page(request, "task.html", context, status=_status(error) if error else 200)
+
+
+def _audit_view(
+    request: Request, who: users.SignedIn, what: str, records: list[dict[str, Any]], **detail: int
+) -> None:
+    """Who looked at which patients' demographics (audit action R), in a unit of its own."""
+    rt = runtime(request)
+    ids = []
+    for r in records:
+        domain = rt.registry.get(str(r["domain"]))
+        ids.append(f"{r['identifier']}^^^&{domain.universal_id if domain else r['domain']}&ISO")
+    with rt.write() as session:
+        audit.record(
+            session,
+            event_type="review-view",
+            action="R",
+            actor=who.username,
+            actor_type="user",
+            source_address=request.client.host if request.client else None,
+            patient_ids=ids,
+            person_id=detail.get("person_id"),
+            detail={"page": what, **detail},
+        )
 
 
 def _status(exc: EmpiError) -> int:

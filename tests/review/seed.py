@@ -100,3 +100,25 @@ def two_candidate_task(rt: Runtime, n: int) -> tuple[Pair, int]:
     again = register(rt, pair.second, demographics(n, year_shift=1, city=False))  # re-matched: a new task
     assert again.review_task_id is not None
     return replace(pair, task_id=again.review_task_id), third.person_id
+
+
+def health_card_conflict(rt: Runtime, n: int) -> Pair:
+    """Two records with the same valid health-card number whose birth date and sex both disagree:
+    the health-card rule sends the pair to review as a conflict."""
+    from dataclasses import replace as copy
+
+    from empi.text import luhn_digit
+
+    base = f"7{n:08d}"
+    card = base + luhn_digit(base)
+    first = RecordKey(f"HA{n:05d}", "HOSPA")
+    second = RecordKey(f"HB{n:05d}", "HOSPB")
+    a = register(rt, first, copy(demographics(n), health_card=card))
+    other = demographics(n + 7)
+    b = register(
+        rt,
+        second,
+        copy(demographics(n), health_card=card, birth_date=other.birth_date, sex="M" if n % 2 else "F"),
+    )
+    assert b.review_task_id is not None, f"health-card pair {n} scored {b.score}, expected a review task"
+    return Pair(first, second, b.review_task_id, a.person_id, b.person_id)

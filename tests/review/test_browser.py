@@ -135,6 +135,9 @@ class TestTaskPage:
             uncertain_pair(live.rt, next_n())
         pair = uncertain_pair(live.rt, next_n(), phones=True)
         page = sign_in(browser, contexts, live)
+        requested: list[str] = []
+        page.on("request", lambda r: requested.append(r.url))
+        page.reload()
         screenshot(page, "queue-1280x800")
         open_task(page, pair)
         table = page.get_by_role("table", name="Field-by-field comparison with candidate 1")
@@ -150,6 +153,10 @@ class TestTaskPage:
         assert "review band 63–70" in page.locator(".meta").inner_text()  # noqa: RUF001
         assert page.get_by_role("list", name="Where the records differ").inner_text().startswith("Birth date")
         screenshot(page, "task-1280x800")
+        assert {"/review/static/review.css", "/review/static/review.js"} <= {
+            u.removeprefix(live.base_url) for u in requested
+        }
+        assert all(u.startswith(live.base_url) for u in requested), "everything is served by the app (no CDN)"
         page.screenshot(path=str(SCREENSHOTS / "task-1280-full.png"), full_page=True)
         page.set_viewport_size({"width": 390, "height": 844})
         screenshot(page, "task-390x844")

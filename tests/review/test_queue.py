@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from api.app import create_app
 from empi import review, users
-from empi.models import ReviewTask
+from empi.models import AuditEvent, ReviewTask
 from empi.runtime import Runtime
-from tests.review.seed import uncertain_pair
+from tests.review.seed import health_card_conflict, two_candidate_task, uncertain_pair
 
 PASSWORD = "synthetic-pass-1"
 
@@ -125,3 +125,42 @@ class TestHttp:
         r = client.post("/review/signout", data={"csrf": csrf}, follow_redirects=False)
         assert r.status_code == 303
         assert client.get("/review", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.sqlite
+class TestTaskKinds:
+    @pytest.fixture
+    def backend(self) -> str:
+        return "sqlite"
+
+    def test_health_card_conflict_task_shows_the_rule(self, client: TestClient, rt: Runtime) -> None:
+        pair = health_card_conflict(rt, 3)
+        sign_in(client)
+        queue = client.get("/review?reason=health_card_conflict").text
+        assert pair.second.identifier in queue
+        page = client.get(f"/review/tasks/{pair.task_id}").text
+        assert "Health-card conflict" in page and "health-card-conflict" in page
+        assert page.count('class="f-differ"') >= 2  # birth date and sex
+
+    def test_two_candidate_task_offers_a_choice(self, client: TestClient, rt: Runtime) -> None:
+        pair, third = two_candidate_task(rt, 4)
+        sign_in(client)
+        page = client.get(f"/review/tasks/{pair.task_id}").text
+        assert f'name="person_id" value="{pair.first_person}"' in page
+        assert f'name="person_id" value="{third}"' in page
+
+    def test_opening_a_task_is_audited_as_a_read(self, client: TestClient, rt: Runtime) -> None:
+        pair = uncertain_pair(rt, 5)
+        sign_in(client)
+        client.get(f"/review/tasks/{pair.task_id}")
+        with rt.read() as session:
+            event = session.scalars(select(AuditEvent).where(AuditEvent.event_type == "review-view")).one()
+        assert (event.actor, event.action, event.detail) == (
+            "alice",
+            "R",
+            {"page": "task", "task_id": pair.task_id},
+        )
+        assert event.patient_ids == [
+            f"{pair.second.identifier}^^^&2.25.1002&ISO",
+            f"{pair.first.identifier}^^^&2.25.1001&ISO",
+        ]
