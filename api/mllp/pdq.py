@@ -399,7 +399,7 @@ def rsp_k22(msg: Message, rt: Runtime, *, result: PdqResult | None = None,
     ctx = ReplyContext(sending_application=msg.context.sending_application,
                        sending_facility=msg.context.sending_facility, control_id=msg.control_id,
                        processing_id=msg.context.processing_id, version="2.5")
-    receiving = unescape(msg.raw_field("MSH", 4).split(msg.enc.component)[0], msg.enc).strip()
+    receiving = unescape(msg.raw_field("MSH", 5).split(msg.enc.component)[0], msg.enc).strip()
     segments = [msh(ctx, application=receiving or rt.settings.application, facility=rt.settings.facility,
                     message_type="RSP^K22^RSP_K21", version="2.5")]
     tag = msg.raw_field("QPD", 2)
