@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import getpass
 from collections.abc import Sequence
+from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from api.cli import CliError, add_common, runtime_from
 from empi.commands import RecordKey
@@ -68,6 +69,21 @@ def _outbox_retry(args: argparse.Namespace) -> int:
     return 0
 
 
+def _outbox_purge(args: argparse.Namespace) -> int:
+    if args.days < 0:
+        raise CliError("--older-than must not be negative")
+    rt = runtime_from(args)
+    try:
+        cutoff = utcnow() - timedelta(days=args.days)
+        with rt.write() as session:
+            count = session.execute(delete(OutboxMessage).where(OutboxMessage.status == "delivered",
+                                                                OutboxMessage.delivered_at < cutoff)).rowcount
+    finally:
+        rt.close()
+    print(f"{count} delivered message(s) removed")
+    return 0
+
+
 def _unmerge(args: argparse.Namespace) -> int:
     from empi import unmerge
 
@@ -118,6 +134,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rp.add_argument("ids", nargs="*", type=int)
     rp.add_argument("--failed", action="store_true", help="every failed message")
     rp.set_defaults(func=_outbox_retry)
+    pp = osub.add_parser("purge", help="remove delivered messages older than --older-than days")
+    add_common(pp)
+    pp.add_argument("--older-than", dest="days", type=int, default=30, metavar="DAYS")
+    pp.set_defaults(func=_outbox_purge)
 
     p = sub.add_parser("unmerge", help="undo a merge (or, with --link, a record's latest link)")
     add_common(p)

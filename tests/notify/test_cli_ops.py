@@ -65,6 +65,14 @@ def test_outbox_list_shows_failures_without_payloads_and_retry_requeues(
     assert [(r.status, r.attempts) for r in rows(rt)] == [("pending", 1)]
     assert main(["outbox", "retry", *args]) == 2
     assert "give message ids" in capsys.readouterr().err
+    with Receiver() as rx2:  # delivered now, then purged
+        rt2 = make_runtime(consumers=(consumer(rx2.port),))
+        assert OutboxWorker(rt2, timeout=5.0).run_once() == 1
+    assert main(["outbox", "purge", "--older-than", "1", *args]) == 0
+    assert "0 delivered message(s) removed" in capsys.readouterr().out
+    assert main(["outbox", "purge", "--older-than", "0", *args]) == 0
+    assert "1 delivered message(s) removed" in capsys.readouterr().out
+    assert rows(rt) == []
 
 
 def test_unmerge_undoes_an_a40_and_reports_bad_input(make_runtime: Callable[..., Runtime], database_url: str,
