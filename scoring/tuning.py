@@ -294,7 +294,7 @@ def estimate_from_labels(
 
 
 def estimate_u_random(
-    card: Scorecard, left: pd.DataFrame, right: pd.DataFrame | None = None, *, n_pairs: int = 20000,
+    card: Scorecard, left: pd.DataFrame, right: pd.DataFrame | None = None, *, n_pairs: int = 50_000,
     seed: int = 1, prior_strength: float = 5.0,
 ) -> Estimate:
     """u from random record pairs (almost all non-matches: chance agreement, as splink samples it).

@@ -98,7 +98,7 @@ def run_cards(name: str, ssn: bool, left: pd.DataFrame, right: pd.DataFrame | No
     rows.append(_card_row(name, ssn, "default", base, vectors, is_match, len(truth), score_s, block_s + score_s))
 
     start = time.perf_counter()
-    chance = t.estimate_u_random(base, left, right, n_pairs=20000, seed=1)
+    chance = t.estimate_u_random(base, left, right, n_pairs=50_000, seed=1)
     em = t.estimate_em(base, vectors, fixed_u=chance.u)
     train_s = time.perf_counter() - start + score_s  # EM needs the default card's vectors
     weights_only = t.card_from_estimate(base, em, version=f"{base.version}-em", created_from=f"EM on {name}")
@@ -227,7 +227,7 @@ Measured {date} on {machine} (2 cores shared with other work; timings are indica
 ## How the tuned cards were fitted, and why no label leaks
 
 Both tuned cards are fitted on the dataset they are judged on, *without its labels*, exactly as splink
-is: u is the chance agreement of 20,000 random record pairs (almost all non-matches), m comes from
+is: u is the chance agreement of 50,000 random record pairs (almost all non-matches), m comes from
 expectation-maximisation over the candidate pairs (`scoring.tuning.estimate_u_random`,
 `estimate_em`), and the weights are written as a new card version on the packaged card's own scale
 of points per bit (`card_from_estimate`). For `tuned`, the thresholds come from the EM model too
