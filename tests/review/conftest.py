@@ -9,6 +9,7 @@ import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 
 from empi import users
 from empi.runtime import Runtime
-from tests.conftest import REPO, nist_settings, require
+from tests.conftest import REPO, nist_settings, require, truncate_all
 
 CHROMIUM = os.environ.get("EMPI_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -80,16 +81,14 @@ def rt(make_runtime: Callable[..., Runtime]) -> Runtime:
     return make_runtime(scorecard=str(SCORECARD))
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Live]:
+@contextmanager
+def serving(database_url: str) -> Iterator[Live]:
+    """uvicorn (the whole app) and the MLLP listener on free ports over ``database_url``."""
     from api.fhir.auth import create_client
     from api.mllp.server import serve_in_thread
 
-    db = tmp_path_factory.mktemp("review-live") / "empi.db"
-    shutil.copy(sqlite_template, db)
-    rt = Runtime.start(
-        replace(nist_settings(), database_url=f"sqlite:///{db}", scorecard=str(SCORECARD)), auto_migrate=False
-    )
+    settings = replace(nist_settings(), database_url=database_url, scorecard=str(SCORECARD))
+    rt = Runtime.start(settings, auto_migrate=False)
     with rt.write() as session:
         for name, role in (("alice", "steward"), ("bob", "steward"), ("vic", "viewer")):
             users.add_user(session, name, PASSWORD, role=role)
@@ -103,6 +102,23 @@ def live(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
         server.should_exit = True
         thread.join(10)
         rt.close()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Live]:
+    db = tmp_path_factory.mktemp("review-live") / "empi.db"
+    shutil.copy(sqlite_template, db)
+    with serving(f"sqlite:///{db}") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def live_pg(request: pytest.FixtureRequest) -> Iterator[Live]:
+    """The same, on the test session's PostgreSQL database (emptied first)."""
+    url = str(request.getfixturevalue("postgres_url"))
+    truncate_all(url)
+    with serving(url) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
