@@ -45,7 +45,7 @@ class Handler:
     run: Run  # command -> result, inside the unit of work
     reply: Reply  # result -> reply text
     fail: Fail  # failure -> reply text, same message structure as ``reply``
-    locate: Locate = lambda exc: None  # where a domain error raised by ``run`` points  # noqa: E731
+    locate: Locate = lambda exc: None  # where a domain error raised by ``run`` points
     writes: bool = True
 
 
@@ -194,7 +194,7 @@ def decode(ctx: DecodeContext, raw: bytes, handlers: Mapping[tuple[str, str], Ha
         return Decoded(msg, failure=Failure("AE", exc.code, exc.location, exc.message))
     except EmpiError as exc:
         return Decoded(msg, failure=acks.failure_for(exc, handler.locate(exc)))
-    except Exception as exc:  # a parser bug must still get an answer
+    except Exception as exc:  # noqa: BLE001 - a parser bug must still get an answer
         _log_internal(msg, exc)
         return Decoded(msg, failure=Failure("AR", acks.INTERNAL_ERROR))
 
@@ -227,12 +227,12 @@ def _run(rt: Runtime, msg: Message, handler: Handler, decoded: Decoded) -> tuple
         if failure is None:
             return handler.reply(msg, rt, result), "AA"
         return handler.fail(msg, rt, failure), f"{failure.ack_code}/{failure.code}"
-    except Exception as exc:  # the outermost adapter loop: log without PHI, answer, keep serving
+    except Exception as exc:  # noqa: BLE001 - the outermost adapter loop: log without PHI, answer, keep serving
         _log_internal(msg, exc)
         failure = Failure("AR", acks.INTERNAL_ERROR)
         try:
             return handler.fail(msg, rt, failure), "AR/207"
-        except Exception:  # even the error reply failed: fall back to a bare ACK
+        except Exception:  # noqa: BLE001 - even the error reply failed: fall back to a bare ACK
             return _ack(msg, rt, failure), "AR/207"
 
 
@@ -256,7 +256,7 @@ def reject(rt: DecodeContext, code: int = acks.SEGMENT_SEQUENCE, head: bytes = b
 
 # ITI-21 PDQ (QBP^Q22, QCN^J01) and ITI-30 (A28 A31 A47 A24 A37) live in their own modules, which
 # list their handlers' fields.
-from api.mllp import iti30, pdq  # noqa: E402
+from api.mllp import iti30, pdq
 
 for _table in (pdq.HANDLERS, iti30.HANDLERS):
     HANDLERS.update({key: Handler(**fields) for key, fields in _table.items()})

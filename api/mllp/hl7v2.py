@@ -120,7 +120,7 @@ class Message:
         try:
             return [_components(_parse_field(segment, number, rep, version, enc), enc)
                     for rep in raw.split(enc.repetition) if rep]
-        except Exception as exc:  # hl7apy rejected the value even at TOLERANT: bad content, not a bug
+        except Exception as exc:  # noqa: BLE001 - hl7apy rejected the value even at TOLERANT: bad content, not a bug
             raise InvalidInput(f"{segment}-{number} cannot be parsed ({type(exc).__name__})",
                                field=f"{segment}-{number}") from None
 
@@ -487,7 +487,7 @@ def register_command(msg: Message, registry: DomainRegistry) -> RegisterSourceRe
     if ids.others:
         demo.other_identifiers = ids.others
     event = FeedEvent.UPDATE if msg.trigger in {"A08", "A31"} else FeedEvent.CREATE
-    assert ids.key is not None  # noqa: S101  (guaranteed by _identifiers)
+    assert ids.key is not None
     return RegisterSourceRecord(key=ids.key, demographics=demo, event=event, source=_source(msg))
 
 
@@ -502,7 +502,7 @@ def merge_command(msg: Message, registry: DomainRegistry) -> MergeRecords:
     if cx is None or not cx.identifier:
         raise InvalidInput("MRG-1 is required", field="MRG-1.1")
     domain = resolve_cx(registry, cx, sender=msg.sender, field="MRG-1", index=0)
-    assert ids.key is not None  # noqa: S101
+    assert ids.key is not None
     return MergeRecords(surviving=ids.key, subsumed=RecordKey(identifier=cx.identifier, domain=domain.namespace),
                         source=_source(msg))
 

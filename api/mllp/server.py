@@ -91,7 +91,7 @@ class MllpServer:
     async def serve_forever(self) -> None:
         if self._server is None:
             await self.start()
-        assert self._server is not None  # noqa: S101
+        assert self._server is not None
         await self._server.serve_forever()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -105,7 +105,7 @@ class MllpServer:
             log.info("mllp connection from %s reset", peer)
         except asyncio.CancelledError:
             pass
-        except Exception as exc:  # never let a connection bug take the listener down
+        except Exception as exc:  # noqa: BLE001 - never let a connection bug take the listener down
             log.error("mllp connection from %s failed: %s", peer, type(exc).__name__)
         finally:
             if task is not None:
@@ -138,7 +138,7 @@ class MllpServer:
                     log.warning("mllp discarded %d bytes outside a frame", event.size)
                     continue
                 else:
-                    assert isinstance(event, Oversize)  # noqa: S101
+                    assert isinstance(event, Oversize)
                     log.warning("mllp message larger than %d bytes; answering AR and closing",
                                 settings.max_message_bytes)
                     writer.write(framing.wrap(handlers.reject(self.rt, INTERNAL_ERROR, head=event.head).encode()))
@@ -154,7 +154,7 @@ class MllpServer:
         if self._decoders is not None:
             try:
                 decoded = await loop.run_in_executor(self._decoders, _decode, payload)
-            except Exception as exc:  # a broken worker pool: decode here instead
+            except Exception as exc:  # noqa: BLE001 - a broken worker pool: decode here instead
                 log.error("mllp decode worker failed: %s", type(exc).__name__)
                 decoded = handlers.decode(self.rt, payload)
             return await loop.run_in_executor(self._pool, handlers.execute, self.rt, decoded)
@@ -176,7 +176,7 @@ def _init_decoder(settings: Settings) -> None:
 
 
 def _decode(payload: bytes) -> handlers.Decoded:
-    assert _decoder is not None  # noqa: S101
+    assert _decoder is not None
     return handlers.decode(_decoder, payload)
 
 
@@ -217,7 +217,7 @@ def serve_in_thread(rt: Runtime, host: str = "127.0.0.1", port: int = 0, **kwarg
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(server.start())
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001
             failure.append(exc)
             ready.set()
             return

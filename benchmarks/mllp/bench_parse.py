@@ -17,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from hl7apy.consts import VALIDATION_LEVEL  # noqa: E402
-from hl7apy.parser import parse_message  # noqa: E402
+from hl7apy.consts import VALIDATION_LEVEL
+from hl7apy.parser import parse_message
 
-from api.mllp import hl7v2  # noqa: E402
-from empi.config import parse_settings  # noqa: E402
+from api.mllp import hl7v2
+from empi.config import parse_settings
 
 ADT = ("MSH|^~\\&|NIST_SENDER^^|NIST^^|NIST_RECEIVER^^|NIST^^|20101101161134||ADT^A04^ADT_A01|NIST-1|P|2.3.1\r"
        "EVN||20101020\r"

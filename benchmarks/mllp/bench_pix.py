@@ -31,12 +31,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine, text
 
-from api.mllp.server import serve_in_thread  # noqa: E402
-from empi.config import Settings, parse_settings  # noqa: E402
-from empi.db import normalise_url  # noqa: E402
-from empi.runtime import Runtime  # noqa: E402
+from api.mllp.server import serve_in_thread
+from empi.config import Settings, parse_settings
+from empi.db import normalise_url
+from empi.runtime import Runtime
 
 DOMAINS = [("BENCHA", "2.25.9001"), ("BENCHB", "2.25.9002"), ("BENCHC", "2.25.9003")]
 GIVEN = ["ALDRIC", "BRYNNA", "CORVIN", "DELPHA", "ELMIRO", "FAYLEN", "GARRIK", "HESTRA", "IVORNE", "JALISA",

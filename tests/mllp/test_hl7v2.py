@@ -49,7 +49,7 @@ class TestSplit:
         assert cmd.demographics.names[0].family == "CÔTÉ"
 
     def test_custom_encoding_characters(self, registry: DomainRegistry) -> None:
-        text = adt().replace("^~\\&", "#*!$").replace("^", "#").replace(f"NIST2010&2", "NIST2010$2")
+        text = adt().replace("^~\\&", "#*!$").replace("^", "#").replace("NIST2010&2", "NIST2010$2")
         text = text.replace("&ISO", "$ISO")
         cmd = command(text, registry)
         assert cmd.key == RecordKey("T-1", "NIST2010")
