@@ -8,6 +8,8 @@ Scopes are the IHE IUA transaction scopes, one per transaction a client may perf
 A token is shown once when the client is created (``empi clients add``). Only its SHA-256 is stored
 (``api_client.token_hash``): tokens are 256 random bits, so a fast hash is enough and keeps the lookup
 an indexed equality. No token gives 401; a token without the transaction's scope gives 403.
+Valid tokens are remembered per app for ``TOKEN_CACHE_SECONDS``, so a revocation takes effect within
+that time (unknown tokens are never cached).
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,6 +38,7 @@ SCOPES: dict[str, str] = {
     "ITI-81": "audit trail search (AuditEvent)",
 }
 TOKEN_PREFIX = "empi_"
+TOKEN_CACHE_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,13 +110,46 @@ def _challenge(error: str | None = None, scope: str | None = None) -> dict[str, 
     return {"WWW-Authenticate": value}
 
 
-def caller(request: Request, scope: str) -> Caller:
+class TokenCache:
+    """Recently verified tokens (by hash) of one app: saves a database round trip per request."""
+
+    def __init__(self, ttl: float = TOKEN_CACHE_SECONDS) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[Caller, float]] = {}
+
+    def get(self, digest: str) -> Caller | None:
+        entry = self._entries.get(digest)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, digest: str, who: Caller) -> None:
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[digest] = (who, time.monotonic() + self.ttl)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def _lookup(request: Request, token: str) -> Caller | None:
+    with request.app.state.rt.read() as session:
+        return authenticate(session, token)
+
+
+async def caller(request: Request, scope: str) -> Caller:
     """The request's client, which must hold ``scope`` (401 without a valid token, 403 without the scope)."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise FhirError(401, "login", "a bearer token is required", headers=_challenge())
-    with request.app.state.rt.read() as session:
-        found = authenticate(session, token.strip())
+    cache: TokenCache | None = getattr(request.app.state, "fhir_tokens", None)
+    digest = hash_token(token)
+    found = cache.get(digest) if cache is not None else None
+    if found is None:
+        found = await run_in_threadpool(_lookup, request, token)
+        if found is not None and cache is not None:
+            cache.put(digest, found)
     if found is None:
         raise FhirError(401, "login", "the bearer token is not valid", headers=_challenge("invalid_token"))
     if scope not in found.scopes:
@@ -120,11 +158,11 @@ def caller(request: Request, scope: str) -> Caller:
     return found
 
 
-def requires(scope: str) -> Callable[[Request], Caller]:
+def requires(scope: str) -> Callable[[Request], Awaitable[Caller]]:
     """A FastAPI dependency: ``who: Caller = Depends(requires("ITI-83"))``."""
 
-    def dependency(request: Request) -> Caller:
-        return caller(request, scope)
+    async def dependency(request: Request) -> Caller:
+        return await caller(request, scope)
 
     dependency.__name__ = f"requires_{scope.replace('-', '_')}"
     return dependency

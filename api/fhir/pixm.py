@@ -34,10 +34,10 @@ router = fhir_router()
 # --- ITI-83 ----------------------------------------------------------------------------------------
 
 @router.get("/Patient/$ihe-pix")
-def pix_query(request: Request, who: Caller = Depends(requires("ITI-83"))) -> Response:
+async def pix_query(request: Request, who: Caller = Depends(requires("ITI-83"))) -> Response:
     fmt = negotiate(request)
     q = request.query_params
-    return _pix(request, who, fmt, q.getlist("sourceIdentifier"), q.getlist("targetSystem"))
+    return await run_in_threadpool(_pix, request, who, fmt, q.getlist("sourceIdentifier"), q.getlist("targetSystem"))
 
 
 @router.post("/Patient/$ihe-pix")

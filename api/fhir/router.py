@@ -50,7 +50,9 @@ def fhir_router() -> APIRouter:
 
 def install(app: FastAPI) -> None:
     from api.fhir import metadata, pdqm, pixm
+    from api.fhir.auth import TokenCache
 
+    app.state.fhir_tokens = TokenCache()
     root = APIRouter(prefix=PREFIX, route_class=FhirRoute, tags=["fhir"])
     root.include_router(metadata.router)
     root.include_router(pixm.router)

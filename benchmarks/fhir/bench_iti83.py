@@ -167,6 +167,8 @@ def run_wrk(port: int, token: str, patients: int, pix: bool, args: argparse.Name
                              check=True).stdout
     finally:
         os.unlink(f.name)
+    if "Requests/sec" not in out:
+        raise RuntimeError(f"wrk failed: {out[-500:]}")
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
@@ -177,8 +179,11 @@ def run_wrk(port: int, token: str, patients: int, pix: bool, args: argparse.Name
 
 
 def _ms(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    match = re.match(r"([\d.]+)(us|ms|s|m)$", value)
+    if match is None:
+        raise ValueError(f"unexpected wrk latency {value!r}")
+    number, unit = match.groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
 def run_httpx(port: int, token: str, patients: int, pix: bool, args: argparse.Namespace) -> dict[str, float]:
