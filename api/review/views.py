@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from empi import links, review, stewardship
-from empi.models import Link, LinkEvent, Person, RecordName, SourceRecord
+from empi.models import Link, LinkEvent, Person, RecordName, ReviewTask, SourceRecord
 from empi.patients import describe
 from empi.runtime import Runtime
 from empi.text import search_norm
@@ -269,6 +269,14 @@ def person(session: Session, person_id: int) -> dict[str, Any] | None:
         else None,
         "records": records,
         "history": history,
+        "tasks": [
+            {"id": t.id, "reason_label": REASON_LABELS.get(t.reason, t.reason), "age": age_text(t.created_at)}
+            for t in session.scalars(
+                select(ReviewTask)
+                .where(ReviewTask.record_id.in_([r["id"] for r in records]), ReviewTask.status == "open")
+                .order_by(ReviewTask.created_at, ReviewTask.id)
+            )
+        ],
     }
 
 

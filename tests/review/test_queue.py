@@ -164,3 +164,9 @@ class TestTaskKinds:
             f"{pair.second.identifier}^^^&2.25.1002&ISO",
             f"{pair.first.identifier}^^^&2.25.1001&ISO",
         ]
+
+    def test_person_page_lists_its_open_tasks(self, client: TestClient, rt: Runtime) -> None:
+        pair = uncertain_pair(rt, 6)
+        sign_in(client)
+        page = client.get(f"/review/persons/{pair.second_person}").text
+        assert f'href="/review/tasks/{pair.task_id}"' in page and "uncertain score" in page
