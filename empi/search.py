@@ -250,10 +250,9 @@ def scored_candidates(session: Session, probe: SourceRecord, *, rt: Runtime,
                       limit: int | None = None) -> list[ScoredRecord]:
     """Every active record sharing a blocking key with ``probe`` (a transient, unsaved record),
     scored with the runtime's scorecard, best first. ``probe`` is never added to the session."""
-    from scoring import blocking_keys, score_pair
-
     from empi.links import person_of
     from empi.records import scoring_view
+    from scoring import blocking_keys, score_pair
 
     mine = scoring_view(probe)
     keys = sorted(blocking_keys(mine))

@@ -20,11 +20,12 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
-from starlette.concurrency import run_in_threadpool
+from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.fhir.errors import FhirError
 from empi.errors import Conflict, InvalidInput, NotFound
@@ -166,3 +167,10 @@ def requires(scope: str) -> Callable[[Request], Awaitable[Caller]]:
 
     dependency.__name__ = f"requires_{scope.replace('-', '_')}"
     return dependency
+
+
+# Route parameter types: ``def endpoint(who: PixQuery)`` authenticates and checks the scope.
+PixQuery = Annotated[Caller, Depends(requires("ITI-83"))]
+PixFeed = Annotated[Caller, Depends(requires("ITI-104"))]
+PdqQuery = Annotated[Caller, Depends(requires("ITI-78"))]
+PdqMatch = Annotated[Caller, Depends(requires("ITI-119"))]

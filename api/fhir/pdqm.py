@@ -11,16 +11,17 @@ points below lower ``possible``; anything weaker ``certainly-not``.
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.fhir import translate
-from api.fhir.auth import Caller, requires
+from api.fhir.auth import Caller, PdqMatch, PdqQuery
 from api.fhir.errors import FhirError
 from api.fhir.formats import body_format, negotiate, parse_resource, render
 from api.fhir.router import PREFIX, fhir_router
@@ -45,13 +46,13 @@ _IGNORED = {"_format", "_count", "_offset", "_total", "_sort", "_summary", "_ele
 # --- ITI-78 ----------------------------------------------------------------------------------------
 
 @router.get("/Patient")
-def search_get(request: Request, who: Caller = Depends(requires("ITI-78"))) -> Response:
+def search_get(request: Request, who: PdqQuery) -> Response:
     fmt = negotiate(request)
     return _search(request, who, fmt, list(request.query_params.multi_items()))
 
 
 @router.post("/Patient/_search")
-async def search_post(request: Request, who: Caller = Depends(requires("ITI-78"))) -> Response:
+async def search_post(request: Request, who: PdqQuery) -> Response:
     fmt = negotiate(request)
     items = list(request.query_params.multi_items())
     if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
@@ -193,7 +194,7 @@ def _paging(url: str, honoured: list[tuple[str, str]], offset: int, count: int,
 
 
 @router.get("/Patient/{patient_id}")
-def read(patient_id: str, request: Request, who: Caller = Depends(requires("ITI-78"))) -> Response:
+def read(patient_id: str, request: Request, who: PdqQuery) -> Response:
     fmt = negotiate(request)
     rt: Runtime = request.app.state.rt
 
@@ -212,7 +213,7 @@ def read(patient_id: str, request: Request, who: Caller = Depends(requires("ITI-
 # --- ITI-119 ---------------------------------------------------------------------------------------
 
 @router.post("/Patient/$match")
-async def match(request: Request, who: Caller = Depends(requires("ITI-119"))) -> Response:
+async def match(request: Request, who: PdqMatch) -> Response:
     fmt = negotiate(request)
     in_format = body_format(request)
     raw = await request.body()
@@ -276,7 +277,7 @@ def score01(card: Any, total: float) -> float:
     points = ((0.0, 0.0), (lower, 0.5), (upper, 0.8), (best, 1.0))
     if total <= 0:
         return 0.0
-    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+    for (x0, y0), (x1, y1) in pairwise(points):
         if total <= x1:
             return y0 + (y1 - y0) * (total - x0) / (x1 - x0)
     return 1.0

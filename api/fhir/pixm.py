@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.fhir import translate
-from api.fhir.auth import Caller, requires
+from api.fhir.auth import Caller, PixFeed, PixQuery
 from api.fhir.errors import FhirError
 from api.fhir.formats import body_format, negotiate, parse_resource, render
 from api.fhir.router import fhir_router
@@ -34,14 +34,14 @@ router = fhir_router()
 # --- ITI-83 ----------------------------------------------------------------------------------------
 
 @router.get("/Patient/$ihe-pix")
-async def pix_query(request: Request, who: Caller = Depends(requires("ITI-83"))) -> Response:
+async def pix_query(request: Request, who: PixQuery) -> Response:
     fmt = negotiate(request)
     q = request.query_params
     return await run_in_threadpool(_pix, request, who, fmt, q.getlist("sourceIdentifier"), q.getlist("targetSystem"))
 
 
 @router.post("/Patient/$ihe-pix")
-async def pix_query_post(request: Request, who: Caller = Depends(requires("ITI-83"))) -> Response:
+async def pix_query_post(request: Request, who: PixQuery) -> Response:
     fmt = negotiate(request)
     sources, targets = list(request.query_params.getlist("sourceIdentifier")), []
     raw = await request.body()
@@ -96,7 +96,7 @@ def _target_domains(rt: Runtime, targets: list[str]) -> list[str] | None:
 # --- ITI-104 ---------------------------------------------------------------------------------------
 
 @router.put("/Patient")
-async def feed(request: Request, who: Caller = Depends(requires("ITI-104"))) -> Response:
+async def feed(request: Request, who: PixFeed) -> Response:
     fmt = negotiate(request)
     in_format = body_format(request)
     raw = await request.body()
@@ -136,7 +136,7 @@ def _feed(request: Request, who: Caller, fmt: str, in_format: str, raw: bytes) -
 
 
 @router.delete("/Patient")
-def remove(request: Request, who: Caller = Depends(requires("ITI-104"))) -> Response:
+def remove(request: Request, who: PixFeed) -> Response:
     negotiate(request)
     rt: Runtime = request.app.state.rt
 

@@ -40,18 +40,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import uvicorn  # noqa: E402
-from fastapi import FastAPI  # noqa: E402
-from fastapi.responses import Response  # noqa: E402
-from sqlalchemy import create_engine, insert, text  # noqa: E402
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import Response
+from sqlalchemy import create_engine, insert, text
 
-from api.app import create_app  # noqa: E402
-from api.fhir.auth import create_client  # noqa: E402
-from empi.config import parse_settings  # noqa: E402
-from empi.db import normalise_url  # noqa: E402
-from empi.models import Link, Person, SourceRecord  # noqa: E402
-from empi.runtime import Runtime  # noqa: E402
-from empi.text import luhn_digit, search_norm  # noqa: E402
+from api.app import create_app
+from api.fhir.auth import create_client
+from empi.config import parse_settings
+from empi.db import normalise_url
+from empi.models import Link, Person, SourceRecord
+from empi.runtime import Runtime
+from empi.text import luhn_digit, search_norm
 
 DOMAINS = [("BENCHA", "2.25.9101"), ("BENCHB", "2.25.9102"), ("BENCHC", "2.25.9103")]
 SYL = ["BAR", "COR", "DEL", "FEN", "GAL", "HOL", "KIR", "LOM", "MAR", "NOV", "PEL", "QUA", "ROS", "SAV", "TOR"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -190,7 +190,7 @@ class TestPixQuery:
         assert r.status_code == 200
         assert not Parameters.parse_raw(r.content).parameter
 
-    ERRORS = [
+    ERRORS: ClassVar[list[tuple[str, int, str, str | None]]] = [
         ("sourceIdentifier=urn:oid:1.2.3|X", 400, "code-invalid", "sourceIdentifier Assigning Authority not found"),
         ("", 400, "invalid", None),
         ("sourceIdentifier=IHERED-994", 400, "invalid", None),
@@ -246,7 +246,7 @@ class TestFeed:
             rec = s.scalars(select(SourceRecord).where(SourceRecord.identifier == "F-2")).one()
             assert rec.city is None and rec.addresses == []
 
-    BAD = [
+    BAD: ClassVar[list[tuple[str, int, str]]] = [
         ("{not json", 400, "well-formed"),
         (json.dumps({"resourceType": "Observation"}), 400, "expected a Patient"),
         (json.dumps(patient(RED, "F-3", born="1958-13-45")), 400, "birthDate"),
@@ -318,7 +318,7 @@ class TestSearch:
         red = next(e.resource for e in b.entry if e.resource.identifier[0].value == "IHERED-994")
         assert len([lk for lk in red.link if lk.type == "seealso"]) == 2
 
-    CASES = [
+    CASES: ClassVar[list[tuple[str, set[str]]]] = [
         ("family=moh", {"IHERED-994", "IHEBLUE-994", "IHEGREEN-994"}),
         ("family:exact=MOH", set()),
         ("family:exact=NXEAL", {"IHERED-777"}),
