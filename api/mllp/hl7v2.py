@@ -5,7 +5,8 @@ machine that builds the whole element tree (every segment, group detection) and 
 Instead the envelope (separators, MSH) is split structurally, as MLLP framing is, and hl7apy parses
 only the fields the handlers read (PID-2/3/5/6/7/8/11/13/14/18/19/30, MRG-1, QPD-3/4), each with
 ``parse_field`` against a reference looked up once per (segment, version) and cached, at an explicit
-``VALIDATION_LEVEL.TOLERANT``. Segments nobody reads (EVN, PV1, NK1, PD1, SFT, Z-segments) are never
+``VALIDATION_LEVEL.TOLERANT``; each repetition's parse is memoised by its text (authorities, sexes,
+dates and QPD-4 domains repeat from message to message). Segments nobody reads (EVN, PV1, NK1, PD1, SFT, Z-segments) are never
 parsed, which is also why they can never cause a rejection. ``benchmarks/mllp/bench_parse.py``
 measures both ways.
 
@@ -31,7 +32,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from hl7apy import SUPPORTED_LIBRARIES
@@ -118,8 +119,7 @@ class Message:
         version = _library_version(self.version)
         enc = self.enc
         try:
-            return [_components(_parse_field(segment, number, rep, version, enc), enc)
-                    for rep in raw.split(enc.repetition) if rep]
+            return [_parse_components(segment, number, rep, version, enc) for rep in raw.split(enc.repetition) if rep]
         except Exception as exc:  # noqa: BLE001 - hl7apy rejected the value even at TOLERANT: bad content, not a bug
             raise InvalidInput(f"{segment}-{number} cannot be parsed ({type(exc).__name__})",
                                field=f"{segment}-{number}") from None
@@ -186,6 +186,13 @@ def _references(segment: str, version: str) -> dict[str, Any]:
 
 # QPD-3/QPD-4 are "varies" in the v2.5 segment table; ITI-9 defines them as CX, so parse them as PID-3.
 _AS_FIELD = {("QPD", 3): ("PID", 3), ("QPD", 4): ("PID", 3), ("MRG", 1): ("MRG", 1)}
+
+
+@lru_cache(maxsize=32768)
+def _parse_components(segment: str, number: int, text: str, version: str, enc: Encoding) -> Components:
+    """hl7apy's parse of one repetition, memoised: values such as authorities, sexes, dates and QPD-4
+    domains repeat across messages, and the result is an immutable tuple."""
+    return _components(_parse_field(segment, number, text, version, enc), enc)
 
 
 def _parse_field(segment: str, number: int, text: str, version: str, enc: Encoding) -> Any:
