@@ -169,3 +169,17 @@ class TestDelivery:
             finally:
                 w.stop()
         assert rows(rt)[0].status == "delivered" and len(rx.messages) == 1
+
+
+class TestStewardDecisions:
+    def test_a_steward_unlink_notifies_both_resulting_sets(self, make_runtime: Callable[..., Runtime]) -> None:
+        from empi import stewardship
+
+        rt = make_runtime(consumers=(consumer(9),))
+        with rt.write() as s:
+            patients.register(s, feed("SW-1", "NIST2010"), rt=rt)
+            record_id = patients.register(s, feed("SW-2", "IHE2010"), rt=rt).record_id
+        assert fields(rows(rt)[-1].payload, "PID")[3] == f"SW-2^^^{IHE2010}~SW-1^^^{NIST2010}"
+        with rt.write() as s:
+            stewardship.unlink_record(s, record_id, actor="steward1", reason="two people", rt=rt)
+        assert sorted(fields(r.payload, "PID")[3] for r in rows(rt)[-2:]) == [f"SW-1^^^{NIST2010}", f"SW-2^^^{IHE2010}"]
