@@ -31,7 +31,7 @@ from api.review.auth import (
     set_cookie,
     signin_url,
 )
-from empi import audit, stewardship, users
+from empi import audit, review, stewardship, users
 from empi.errors import AlreadyResolved, Conflict, EmpiError, InvalidInput, NotFound
 
 HERE = Path(__file__).resolve().parent
@@ -143,7 +143,7 @@ def decide(
     except EmpiError as exc:
         return _task(request, who, task_id, error=exc, reason=reason)
     with rt.read() as session:
-        nxt = views.review.next_open_task(session, after=views.review.get_task(session, task_id))
+        nxt = review.next_open_task(session, after=review.get_task(session, task_id))
     target = f"/review/tasks/{nxt.id}" if nxt is not None else "/review"
     return see_other(f"{target}?done={task_id}")
 
@@ -272,7 +272,7 @@ def _message(request: Request, who: users.SignedIn, exc: EmpiError) -> HTMLRespo
 def _flash(session: Any, done: int | None) -> str | None:
     if not done:
         return None
-    t = views.review.get_task(session, done)
+    t = review.get_task(session, done)
     if t is None or t.status == "open":
         return None
     words = {

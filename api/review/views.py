@@ -241,7 +241,7 @@ def person(session: Session, person_id: int) -> dict[str, Any] | None:
     ).all()
     touched = {e.from_person_id for e, _, _ in events} | {e.to_person_id for e, _, _ in events}
     rows = session.execute(select(Person.id, Person.regional_id).where(Person.id.in_(touched))).all()
-    regional = {pid: rid for pid, rid in rows}  # noqa: C416 (rows are Row objects)
+    regional: dict[int | None, str | None] = {pid: rid for pid, rid in rows}  # noqa: C416 (Row objects)
     history = [
         {
             "at": when(e.at),

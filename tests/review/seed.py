@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from empi import patients
-from empi.commands import Address, Demographics, PersonName, RecordKey, RegisterSourceRecord
+from empi.commands import Address, Demographics, FeedResult, PersonName, RecordKey, RegisterSourceRecord
 from empi.runtime import Runtime
 
 _SYLLABLES = [
@@ -73,7 +73,7 @@ def demographics(n: int, *, year_shift: int = 0, city: bool = True, phone: str |
     )
 
 
-def register(rt: Runtime, key: RecordKey, demo: Demographics) -> patients.FeedResult:
+def register(rt: Runtime, key: RecordKey, demo: Demographics) -> FeedResult:
     with rt.write() as session:
         return patients.register(
             session, RegisterSourceRecord(key=key, demographics=demo, source="HIS|HOSPA"), rt=rt

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from empi import xref
 from empi.models import AuditEvent, MatchExclusion, ReviewTask
 from tests.review.conftest import SCREENSHOTS, Live, next_n, screenshot, sign_in
-from tests.review.seed import Pair, demographics, register, two_candidate_task, uncertain_pair
+from tests.review.seed import Pair, demographics, family_name, register, two_candidate_task, uncertain_pair
 
 pytestmark = pytest.mark.browser
 
@@ -336,5 +336,5 @@ class TestSafety:
         page.keyboard.press("Enter")
         results = page.get_by_role("table", name="Search results")
         assert pair.first.identifier in results.inner_text()
-        page.goto("/review/search?q=" + demographics(n).names[0].family)
+        page.goto("/review/search?q=" + family_name(n))
         assert page.get_by_role("table", name="Search results").get_by_role("row").count() == 3
