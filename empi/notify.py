@@ -73,8 +73,9 @@ def build_a31(*, pid3: str, control_id: str, at: datetime, consumer: Consumer, r
     """The ITI-10 message text, segments separated by carriage returns."""
     s = rt.settings
     ts = _ts(at)
-    msh = (f"MSH|^~\\&|{_esc(s.application)}|{_esc(s.facility)}|{_esc(consumer.application)}|"
-           f"{_esc(consumer.facility)}|{ts}||ADT^A31^ADT_A05|{control_id}|P|2.5")
+    # MSH-5/MSH-6 are required (TF-2 C.2.2): the consumer's configured names, else its name.
+    msh = (f"MSH|^~\\&|{_esc(s.application)}|{_esc(s.facility)}|{_esc(consumer.application or consumer.name)}|"
+           f"{_esc(consumer.facility or consumer.name)}|{ts}||ADT^A31^ADT_A05|{control_id}|P|2.5")
     return "\r".join((msh, f"EVN||{ts}", f"PID|||{pid3}|| ", "PV1||N")) + "\r"
 
 
