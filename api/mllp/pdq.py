@@ -15,7 +15,8 @@ ranks them best first, with a QRI segment (score, ``SS`` reason, card id and ver
 Continuation: with RCP-2 (``n^RD``) and more persons than ``n``, the reply carries ``n`` groups and a
 DSC whose DSC-1 is a fresh pointer; re-sending the query with ``DSC|<pointer>|I`` returns the next
 increment of the same snapshot. QCN^J01 (QID-1 = the query tag) drops the snapshot. Snapshots live in
-this process for ``SNAPSHOT_TTL`` seconds. Every query is audited (ITI-21, action E) after it ran.
+this process for ``SNAPSHOT_TTL`` seconds. A query considers at most ``empi.search.MAX_LIMIT``
+matching records (narrow it beyond that). Every query is audited (ITI-21, action E) after it ran.
 """
 
 from __future__ import annotations
