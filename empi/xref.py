@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
@@ -23,6 +24,17 @@ _ASKED = aliased(SourceRecord)
 _OTHER = aliased(SourceRecord)
 _ASKED_LINK = aliased(Link)
 _OTHER_LINK = aliased(Link)
+
+
+def _warm_aliases() -> None:
+    # An alias adapts its columns lazily, and two threads doing that at once can build two different
+    # column sets ("Can't determine which FROM clause to join from"): adapt them here, once, at import.
+    for alias in (_ASKED, _OTHER, _ASKED_LINK, _OTHER_LINK):
+        for attr in sa_inspect(alias).mapper.column_attrs:
+            getattr(alias, attr.key).__clause_element__()
+
+
+_warm_aliases()
 
 
 def cross_references(session: Session, key: RecordKey, *, rt: Runtime,
