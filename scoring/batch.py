@@ -14,10 +14,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from scoring import comparators as cmp
 from scoring.engine import DISAGREE, MISSING, SWAP_MIN_SIMILARITY, alias_level_index
 from scoring.scorecard import MATCH, NON_MATCH, UNCERTAIN, FieldSpec, Scorecard
-from scoring.vectorised import VECTORISED
+from scoring.vectorised import VECTORISED, Values, by_distinct_pairs, equal, jaro_winkler
 
 Objects = npt.NDArray[np.object_]
 Floats = npt.NDArray[np.float64]
@@ -26,15 +25,34 @@ Ints = npt.NDArray[np.int64]
 
 def score_frame(card: Scorecard, left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
     """Score row i of `left` against row i of `right` (same length; record keys as columns, any
-    missing column counts as missing values). Returns, per pair, `<field>_level` and `<field>_points`
-    for every field (and `<group>_points` for each capped evidence group), `total`, `decision` and
-    `rule`, indexed like `left`."""
+    missing column counts as missing values). Returns, per pair, `<field>_level` (categorical) and
+    `<field>_points` for every field, `<group>_points` for each evidence group (0 or the negative
+    cap), `total`, `decision` and `rule`, indexed like `left`."""
     if len(left) != len(right):
         raise ValueError(f"left has {len(left)} rows but right has {len(right)}")
-    n = len(left)
-    values_a = [_normalised(left, spec) for spec in card.fields]
-    values_b = [_normalised(right, spec) for spec in card.fields]
+    rows = np.arange(len(left), dtype=np.int64)
+    result = score_pairs(card, left, right, rows, rows)
+    result.index = left.index
+    return result
+
+
+def score_pairs(
+    card: Scorecard,
+    left_records: pd.DataFrame,
+    right_records: pd.DataFrame,
+    left_rows: npt.ArrayLike,
+    right_rows: npt.ArrayLike,
+) -> pd.DataFrame:
+    """Score the pairs (left_records row left_rows[k], right_records row right_rows[k]), rows given
+    by position. Each record is normalised once however many pairs it is in, which is what makes
+    scoring blocked candidate pairs cheap. Same columns as `score_frame`, one row per pair."""
+    rows_a, rows_b = np.asarray(left_rows, dtype=np.int64), np.asarray(right_rows, dtype=np.int64)
+    if rows_a.shape != rows_b.shape:
+        raise ValueError(f"{len(rows_a)} left rows but {len(rows_b)} right rows")
+    values_a = [_normalised(left_records, spec).take(rows_a) for spec in card.fields]
+    values_b = [_normalised(right_records, spec).take(rows_b) for spec in card.fields]
     _swap_crossed(card, values_a, values_b)
+    n = len(rows_a)
     out: dict[str, object] = {}
     total = np.zeros(n)
     levels: dict[str, Ints] = {}
@@ -42,11 +60,12 @@ def score_frame(card: Scorecard, left: pd.DataFrame, right: pd.DataFrame) -> pd.
     for i, spec in enumerate(card.fields):
         index = _level_index(spec, values_a[i], values_b[i])
         if spec.aliases_key is not None:
-            _apply_aliases(spec, index, values_a[i], values_b[i], left, right)
+            aliases_a, aliases_b = _aliases(left_records, spec.aliases_key), _aliases(right_records, spec.aliases_key)
+            _apply_aliases(spec, index, values_a[i], values_b[i], aliases_a, aliases_b, rows_a, rows_b)
         weights = np.array([lv.weight for lv in spec.levels] + [spec.disagree_weight, spec.missing_weight])
         points = weights[index]  # index -1 (missing) picks the last entry
-        labels = np.array([lv.label for lv in spec.levels] + [DISAGREE, MISSING], dtype=object)
-        out[f"{spec.name}_level"] = labels[index]
+        labels = [MISSING] + [lv.label for lv in spec.levels] + [DISAGREE]
+        out[f"{spec.name}_level"] = pd.Categorical.from_codes(index + 1, categories=pd.Index(labels, dtype=object))
         out[f"{spec.name}_points"] = points
         levels[spec.name], points_by_field[spec.name] = index, points
         total += points
@@ -55,69 +74,83 @@ def score_frame(card: Scorecard, left: pd.DataFrame, right: pd.DataFrame) -> pd.
         for spec in card.fields:
             if spec.name in group.fields:
                 positive += np.where(points_by_field[spec.name] > 0, points_by_field[spec.name], 0.0)
-        cap = np.where(positive > group.max_weight, group.max_weight - positive, 0.0)
+        over = positive > group.max_weight
+        cap = np.where(over, group.max_weight - positive, 0.0)
         out[f"{group.name}_points"] = cap
-        total = np.where(positive > group.max_weight, total + cap, total)
-    total = np.fromiter((round(t, 6) for t in total.tolist()), dtype=np.float64, count=n)
+        total = np.where(over, total + cap, total)
+    total = _round6(total)
     decision, rule = _decide(card, total, levels)
     out["total"], out["decision"], out["rule"] = total, decision, rule
-    return pd.DataFrame(out, index=left.index)
+    return pd.DataFrame(out)
 
 
-def _normalised(frame: pd.DataFrame, spec: FieldSpec) -> Objects:
-    """Normalise each distinct value once; missing values become None."""
-    if spec.name not in frame.columns:
-        return np.full(len(frame), None, dtype=object)
-    codes, uniques = pd.factorize(frame[spec.name], use_na_sentinel=True)
-    normal = np.array([spec.normalize(u) for u in uniques] + [None], dtype=object)
-    result: Objects = normal[codes]  # code -1 (missing) picks the trailing None
+def _round6(total: Floats) -> Floats:
+    """Python's round(x, 6) as the engine applies it, once per distinct total."""
+    codes, uniques = pd.factorize(total)
+    rounded = np.array([round(t, 6) for t in uniques.tolist()], dtype=np.float64)
+    result: Floats = rounded[codes]
     return result
 
 
-def _present(a: Objects, b: Objects) -> npt.NDArray[np.bool_]:
-    return np.not_equal(a, None) & np.not_equal(b, None)  # elementwise "is not None"
+def _normalised(frame: pd.DataFrame, spec: FieldSpec) -> Values:
+    """Normalise each distinct raw value once; values that normalise alike share a code."""
+    if spec.name not in frame.columns:
+        return Values(np.full(len(frame), -1, dtype=np.int64), np.empty(0, dtype=object))
+    raw_codes, raw_uniques = pd.factorize(frame[spec.name].to_numpy(dtype=object), use_na_sentinel=True)
+    normal = np.empty(len(raw_uniques), dtype=object)
+    normal[:] = [spec.normalize(u) for u in raw_uniques]
+    codes, uniques = pd.factorize(normal, use_na_sentinel=True)  # None -> -1
+    lookup = np.append(codes.astype(np.int64), -1)  # raw code -1 (missing) -> -1
+    return Values(lookup[raw_codes], np.asarray(uniques, dtype=object))
 
 
-def _level_index(spec: FieldSpec, a: Objects, b: Objects) -> Ints:
-    """-1 for missing, len(levels) for disagree, else the first level reached (as score_field)."""
-    present = _present(a, b)
+def _level_index(spec: FieldSpec, a: Values, b: Values) -> Ints:
+    """-1 for missing, len(levels) for disagree, else the first level reached (as score_field).
+    Each comparator runs once per field, over the rows still open when it is first needed."""
+    present = (a.codes >= 0) & (b.codes >= 0)
     index = np.where(present, len(spec.levels), -1).astype(np.int64)
     open_rows = np.flatnonzero(present)
+    computed: dict[str, Floats] = {}
     for number, level in enumerate(spec.levels):
         if open_rows.size == 0:
             break
-        similarity = _similarity(level.comparator, level.compare, a[open_rows], b[open_rows])
-        hit = similarity >= level.min_similarity
+        if level.comparator not in computed:
+            similarity_full = np.full(len(a.codes), np.nan)
+            similarity_full[open_rows] = _similarity(level.comparator, level.compare, a.take(open_rows), b.take(open_rows))
+            computed[level.comparator] = similarity_full
+        hit = computed[level.comparator][open_rows] >= level.min_similarity
         index[open_rows[hit]] = number
         open_rows = open_rows[~hit]
     return index
 
 
-def _similarity(name: str, compare: Callable[[str, str], float], a: Objects, b: Objects) -> Floats:
+def _similarity(name: str, compare: Callable[[str, str], float], a: Values, b: Values) -> Floats:
     vectorised = VECTORISED.get(name)
-    if vectorised is not None:
-        return vectorised(a, b)
-    return _by_distinct_pairs(compare, a, b)
-
-
-def _by_distinct_pairs(compare: Callable[[str, str], float], a: Objects, b: Objects) -> Floats:
-    """Fallback: the scalar comparator once per distinct (a, b) pair."""
-    pairs = pd.MultiIndex.from_arrays([a, b])
-    codes, uniques = pd.factorize(pairs)
-    values = np.array([compare(x, y) for x, y in uniques], dtype=np.float64)
-    result: Floats = values[codes]
-    return result
+    return vectorised(a, b) if vectorised is not None else by_distinct_pairs(compare, a, b)
 
 
 def _apply_aliases(
-    spec: FieldSpec, index: Ints, a: Objects, b: Objects, left: pd.DataFrame, right: pd.DataFrame
-) -> None:
-    """Rows where either side lists aliases are scored the scalar way (they are rare)."""
-    key = spec.aliases_key
-    aliases_a = left[key].to_numpy(dtype=object) if key in left.columns else np.full(len(left), None)
-    aliases_b = right[key].to_numpy(dtype=object) if key in right.columns else np.full(len(right), None)
-    for row in np.flatnonzero(_has_aliases(aliases_a) | _has_aliases(aliases_b)):
-        index[row] = alias_level_index(spec, a[row], b[row], aliases_a[row], aliases_b[row])[0]
+    spec: FieldSpec, index: Ints, a: Values, b: Values,
+    aliases_a: Objects | None, aliases_b: Objects | None, rows_a: Ints, rows_b: Ints,
+) -> None:  # fmt: skip
+    """Pairs where either record lists aliases are scored the scalar way (they are rare)."""
+    if aliases_a is None and aliases_b is None:
+        return
+    has_a = _has_aliases(aliases_a)[rows_a] if aliases_a is not None else np.zeros(len(index), dtype=bool)
+    has_b = _has_aliases(aliases_b)[rows_b] if aliases_b is not None else np.zeros(len(index), dtype=bool)
+    for row in np.flatnonzero(has_a | has_b):
+        value_a = a.uniques[a.codes[row]] if a.codes[row] >= 0 else None
+        value_b = b.uniques[b.codes[row]] if b.codes[row] >= 0 else None
+        listed_a = aliases_a[rows_a[row]] if aliases_a is not None else None
+        listed_b = aliases_b[rows_b[row]] if aliases_b is not None else None
+        index[row] = alias_level_index(spec, value_a, value_b, listed_a, listed_b)[0]
+
+
+def _aliases(frame: pd.DataFrame, key: str) -> Objects | None:
+    if key not in frame.columns:
+        return None
+    values: Objects = frame[key].to_numpy(dtype=object)
+    return values
 
 
 def _has_aliases(values: Objects) -> npt.NDArray[np.bool_]:
@@ -126,32 +159,36 @@ def _has_aliases(values: Objects) -> npt.NDArray[np.bool_]:
     )
 
 
-def _swap_crossed(card: Scorecard, values_a: list[Objects], values_b: list[Objects]) -> None:
-    """Vectorised form of the engine's name-swap rule; swaps b's values in place."""
+def _swap_crossed(card: Scorecard, values_a: list[Values], values_b: list[Values]) -> None:
+    """Vectorised form of the engine's name-swap rule; swaps b's values (in `values_b`)."""
     swap = card.name_swap_index
     if swap is None:
         return
     g, f = swap
     ga, fa, gb, fb = values_a[g], values_a[f], values_b[g], values_b[f]
-    rows = np.flatnonzero(_present(ga, fa) & _present(gb, fb))
-    rows = rows[~((ga[rows] == gb[rows]) & (fa[rows] == fb[rows]))]
-    if rows.size == 0:
+    rows = np.flatnonzero((ga.codes >= 0) & (fa.codes >= 0) & (gb.codes >= 0) & (fb.codes >= 0))
+    rows = rows[~(equal(ga.take(rows), gb.take(rows)) & equal(fa.take(rows), fb.take(rows)))]
+    crossed_g = jaro_winkler(ga.take(rows), fb.take(rows))
+    crossed_f = jaro_winkler(fa.take(rows), gb.take(rows))
+    strong = np.maximum(crossed_g, crossed_f) >= SWAP_MIN_SIMILARITY
+    rows, crossed = rows[strong], crossed_g[strong] + crossed_f[strong]
+    straight = jaro_winkler(ga.take(rows), gb.take(rows)) + jaro_winkler(fa.take(rows), fb.take(rows))
+    swapped = rows[crossed > straight]
+    if swapped.size == 0:
         return
-    jw = VECTORISED["jaro_winkler"]
-    crossed_g, crossed_f = jw(ga[rows], fb[rows]), jw(fa[rows], gb[rows])
-    straight = jw(ga[rows], gb[rows]) + jw(fa[rows], fb[rows])
-    hit = (np.maximum(crossed_g, crossed_f) >= SWAP_MIN_SIMILARITY) & (crossed_g + crossed_f > straight)
-    swapped = rows[hit]
-    gb_old = gb[swapped].copy()
-    gb[swapped] = fb[swapped]
-    fb[swapped] = gb_old
+    # b's given and family names now share one array of distinct values so that codes can move.
+    uniques = np.concatenate([gb.uniques, fb.uniques])
+    given = np.where(gb.codes >= 0, gb.codes, -1)
+    family = np.where(fb.codes >= 0, fb.codes + len(gb.uniques), -1)
+    given[swapped], family[swapped] = family[swapped], given[swapped].copy()
+    values_b[g], values_b[f] = Values(given, uniques), Values(family, uniques)
 
 
 _RANK = {NON_MATCH: 0, UNCERTAIN: 1, MATCH: 2}
 _NAMES = np.array([NON_MATCH, UNCERTAIN, MATCH], dtype=object)
 
 
-def _decide(card: Scorecard, total: Floats, levels: dict[str, Ints]) -> tuple[Objects, Objects]:
+def _decide(card: Scorecard, total: Floats, levels: dict[str, Ints]) -> tuple[pd.Categorical, Objects]:
     """Vectorised engine.decide over level indexes."""
     rank = np.where(total > card.upper, 2, np.where(total < card.lower, 0, 1))
     rule = np.full(len(total), None, dtype=object)
@@ -179,4 +216,4 @@ def _decide(card: Scorecard, total: Floats, levels: dict[str, Ints]) -> tuple[Ob
         changed = hit & (capped != rank)
         rank = np.where(changed, capped, rank)
         rule[changed] = item.name
-    return _NAMES[rank], rule
+    return pd.Categorical.from_codes(rank, categories=pd.Index(_NAMES, dtype=object)), rule

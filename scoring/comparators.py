@@ -13,7 +13,7 @@ from functools import lru_cache
 import jellyfish
 from nicknames import NickNamer
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler, Levenshtein
-from rapidfuzz.fuzz import token_set_ratio, token_sort_ratio
+from rapidfuzz.fuzz import token_sort_ratio
 
 Comparator = Callable[[str, str], float]
 
@@ -129,17 +129,14 @@ def _split_house(line: str) -> tuple[str, str]:
 
 @lru_cache(maxsize=_CACHE)
 def street_address(a: str, b: str) -> float:
-    """Street similarity (Jaro-Winkler on the street without spaces, or token-set ratio, whichever
-    is higher) scaled by the house number: x1 when equal, x0.9 when one is missing, x0.8 when they
+    """Street similarity (Jaro-Winkler on the street without spaces, so "MAIN ST" and "MAINST" agree)
+    scaled by the house number: x1 when equal, x0.9 when one is missing, x0.8 when they
     differ, so "12 MAIN ST" vs "12 MAIN STRET" is close but "14 MAIN ST" only the same street."""
     if a == b:
         return 1.0
     number_a, street_a = _split_house(a)
     number_b, street_b = _split_house(b)
-    similarity = max(
-        JaroWinkler.normalized_similarity(street_a.replace(" ", ""), street_b.replace(" ", "")),
-        token_set_ratio(street_a, street_b) / 100.0,
-    )
+    similarity = JaroWinkler.normalized_similarity(street_a.replace(" ", ""), street_b.replace(" ", ""))
     if number_a == number_b:
         return min(similarity, 0.99)
     return similarity * (0.9 if not (number_a and number_b) else 0.8)

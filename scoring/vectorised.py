@@ -1,76 +1,138 @@
-"""Array forms of the comparators for batch scoring: same name, same numbers as the scalar ones in
-`scoring.comparators`, computed over aligned object arrays of present (non-None) values.
+"""Array forms of the comparators for batch scoring: same names and the very same numbers as the
+scalar ones in `scoring.comparators`.
 
-Per-value work (phonetic codes, nickname groups, date parts) is done once per distinct value.
+Values travel as `Values` (a code per row into an array of distinct normalised values), so work per
+value (phonetic codes, nickname groups, date parts) runs once per distinct value, and pairwise string
+measures (rapidfuzz `cpdist`) run once per distinct pair of values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler, Levenshtein
-from rapidfuzz.fuzz import token_set_ratio, token_sort_ratio
+from rapidfuzz.fuzz import token_sort_ratio
 from rapidfuzz.process import cpdist
 
 from scoring import comparators as cmp
 
 Objects = npt.NDArray[np.object_]
 Floats = npt.NDArray[np.float64]
-ArrayComparator = Callable[[Objects, Objects], Floats]
+Ints = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
 
 
-def _pairwise(scorer: Callable[..., float], a: Objects, b: Objects, scale: float = 1.0) -> Floats:
-    if len(a) == 0:
-        return np.zeros(0)
-    result: Floats = cpdist(list(a), list(b), scorer=scorer, dtype=np.float64, workers=-1)
-    return result / scale if scale != 1.0 else result
+@dataclass(frozen=True, slots=True)
+class Values:
+    """One column of normalised values: `uniques[codes[row]]`, code -1 meaning missing."""
+
+    codes: Ints
+    uniques: Objects
+
+    def take(self, rows: Ints) -> Values:
+        return Values(self.codes[rows], self.uniques)
+
+    def strings(self) -> Objects:
+        result: Objects = self.uniques[self.codes]
+        return result
+
+    def derive(self, func: Callable[[str], object]) -> Values:
+        """Apply a per-value function once per distinct value; values that derive alike (two
+        addresses on one street) then share a code, so pairwise work is done once for them."""
+        derived = np.empty(len(self.uniques), dtype=object)
+        derived[:] = [func(u) for u in self.uniques]
+        compact, uniques = pd.factorize(derived)
+        if len(uniques) == len(derived):
+            return Values(self.codes, derived)
+        lookup = np.append(compact.astype(np.int64), -1)
+        return Values(lookup[self.codes], np.asarray(uniques, dtype=object))
+
+    def per_row(self, func: Callable[[str], object], dtype: type) -> npt.NDArray[np.generic]:
+        table = np.array([func(u) for u in self.uniques], dtype=dtype)
+        return table[self.codes] if len(table) else np.zeros(len(self.codes), dtype=dtype)
 
 
-def _per_value(func: Callable[[str], object], values: Objects) -> npt.NDArray[np.object_]:
-    codes, uniques = pd.factorize(values)
-    mapped = np.empty(len(uniques), dtype=object)
-    mapped[:] = [func(u) for u in uniques]
-    result: Objects = mapped[codes]
+def joint_codes(a: Values, b: Values) -> tuple[Ints, Ints, int]:
+    """Per-row codes of a and b in one shared space, so that equal values get equal codes."""
+    combined = np.concatenate([a.uniques, b.uniques])
+    shared, uniques = pd.factorize(combined)
+    shared = shared.astype(np.int64)
+    return shared[: len(a.uniques)][a.codes], shared[len(a.uniques) :][b.codes], len(uniques)
+
+
+def equal(a: Values, b: Values) -> Bools:
+    if len(a.codes) == 0:
+        return np.zeros(0, dtype=bool)
+    ia, ib, _ = joint_codes(a, b)
+    return ia == ib
+
+
+def pairwise(scorer: Callable[..., float], a: Values, b: Values, dtype: type = np.float64) -> npt.NDArray[np.generic]:
+    """`scorer` over rows, computed once per distinct (value a, value b) pair with rapidfuzz."""
+    if len(a.codes) == 0:
+        return np.zeros(0, dtype=dtype)
+    key = a.codes * len(b.uniques) + b.codes
+    inverse, keys = pd.factorize(key)
+    first = a.uniques[keys // len(b.uniques)]
+    second = b.uniques[keys % len(b.uniques)]
+    scores = cpdist(list(first), list(second), scorer=scorer, dtype=dtype, workers=-1)
+    result: npt.NDArray[np.generic] = scores[inverse]
     return result
 
 
-def _flag(mask: npt.NDArray[np.bool_]) -> Floats:
+def by_distinct_pairs(compare: Callable[[str, str], float], a: Values, b: Values) -> Floats:
+    """Any scalar comparator, once per distinct pair (the fallback for comparators without a
+    dedicated array form, and for rare rows such as partial dates)."""
+    if len(a.codes) == 0:
+        return np.zeros(0)
+    key = a.codes * len(b.uniques) + b.codes
+    inverse, keys = pd.factorize(key)
+    first = a.uniques[keys // len(b.uniques)]
+    second = b.uniques[keys % len(b.uniques)]
+    scores = np.array([compare(x, y) for x, y in zip(first, second, strict=True)], dtype=np.float64)
+    result: Floats = scores[inverse]
+    return result
+
+
+def _flag(mask: Bools) -> Floats:
     return mask.astype(np.float64)
 
 
-def exact(a: Objects, b: Objects) -> Floats:
-    return _flag(a == b)
+def exact(a: Values, b: Values) -> Floats:
+    return _flag(equal(a, b))
 
 
-def jaro_winkler(a: Objects, b: Objects) -> Floats:
-    return _pairwise(JaroWinkler.normalized_similarity, a, b)
+def jaro_winkler(a: Values, b: Values) -> Floats:
+    return pairwise(JaroWinkler.normalized_similarity, a, b)
 
 
-def levenshtein(a: Objects, b: Objects) -> Floats:
-    return _pairwise(Levenshtein.normalized_similarity, a, b)
+def levenshtein(a: Values, b: Values) -> Floats:
+    return pairwise(Levenshtein.normalized_similarity, a, b)
 
 
-def damerau_levenshtein(a: Objects, b: Objects) -> Floats:
-    return _pairwise(DamerauLevenshtein.normalized_similarity, a, b)
+def damerau_levenshtein(a: Values, b: Values) -> Floats:
+    return pairwise(DamerauLevenshtein.normalized_similarity, a, b)
 
 
-def token_sort(a: Objects, b: Objects) -> Floats:
-    return _pairwise(token_sort_ratio, a, b, 100.0)
+def token_sort(a: Values, b: Values) -> Floats:
+    result: Floats = pairwise(token_sort_ratio, a, b) / 100.0
+    return result
 
 
-def _code_equal(code: Callable[[str], str]) -> ArrayComparator:
-    def compare(a: Objects, b: Objects) -> Floats:
-        return _flag(_per_value(code, a) == _per_value(code, b))
+def _code_equal(code: Callable[[str], str]) -> Callable[[Values, Values], Floats]:
+    def compare(a: Values, b: Values) -> Floats:
+        return _flag(equal(a.derive(code), b.derive(code)))
 
     return compare
 
 
-def phonetic(a: Objects, b: Objects) -> Floats:
-    meta = _per_value(cmp.metaphone_code, a) == _per_value(cmp.metaphone_code, b)
-    nysiis = _per_value(cmp.nysiis_code, a) == _per_value(cmp.nysiis_code, b)
+def phonetic(a: Values, b: Values) -> Floats:
+    meta = equal(a.derive(cmp.metaphone_code), b.derive(cmp.metaphone_code))
+    nysiis = equal(a.derive(cmp.nysiis_code), b.derive(cmp.nysiis_code))
     return _flag(meta | nysiis)
 
 
@@ -78,70 +140,71 @@ def _first_token(value: str) -> str:
     return value.split(" ", 1)[0]
 
 
-def nickname(a: Objects, b: Objects) -> Floats:
-    """Pairs whose first tokens share a canonical name, found by joining on the canonical names."""
-    first_a, first_b = _per_value(_first_token, a), _per_value(_first_token, b)
-    result = first_a == first_b
-    tokens = pd.Index(np.concatenate([first_a, first_b])).unique()
-    token_code = {t: i for i, t in enumerate(tokens)}
+def nickname(a: Values, b: Values) -> Floats:
+    """First tokens equal, or sharing a canonical name (joined through the canonical names)."""
+    first_a, first_b = a.derive(_first_token), b.derive(_first_token)
+    combined = np.concatenate([first_a.uniques, first_b.uniques])
+    shared, tokens = pd.factorize(combined)
+    ia = shared[: len(first_a.uniques)][first_a.codes].astype(np.int64)
+    ib = shared[len(first_a.uniques) :][first_b.codes].astype(np.int64)
     by_canonical: dict[str, list[int]] = {}
-    for token in tokens:
+    for code, token in enumerate(tokens):
         for canonical in cmp.nickname_group(token):
-            by_canonical.setdefault(canonical, []).append(token_code[token])
+            by_canonical.setdefault(canonical, []).append(code)
     n = len(tokens)
-    linked = {x * n + y for codes in by_canonical.values() if len(codes) > 1 for x in codes for y in codes}
-    pair = np.array([token_code[t] for t in first_a], dtype=np.int64) * n + np.array(
-        [token_code[t] for t in first_b], dtype=np.int64
+    linked = np.array(
+        sorted({x * n + y for codes in by_canonical.values() if len(codes) > 1 for x in codes for y in codes}),
+        dtype=np.int64,
     )
-    result |= np.isin(pair, np.fromiter(linked, dtype=np.int64, count=len(linked)))
-    return _flag(result)
+    return _flag((ia == ib) | np.isin(ia * n + ib, linked))
 
 
-def name_tokens(a: Objects, b: Objects) -> Floats:
-    compact = _per_value(lambda v: v.replace(" ", ""), a) == _per_value(lambda v: v.replace(" ", ""), b)
+def name_tokens(a: Values, b: Values) -> Floats:
+    compact = equal(a.derive(lambda v: v.replace(" ", "")), b.derive(lambda v: v.replace(" ", "")))
     result = _flag(compact)
-    spaced = np.flatnonzero(~compact & (_has_space(a) | _has_space(b)))
-    result[spaced] = [cmp.name_tokens(x, y) for x, y in zip(a[spaced], b[spaced], strict=True)]
+    spaced = a.per_row(lambda v: " " in v, bool) | b.per_row(lambda v: " " in v, bool)
+    rows = np.flatnonzero(~compact & spaced)
+    result[rows] = by_distinct_pairs(cmp.name_tokens, a.take(rows), b.take(rows))
     return result
 
 
-def _has_space(values: Objects) -> npt.NDArray[np.bool_]:
-    return _per_value(lambda v: " " in v, values).astype(bool)
+def initial(a: Values, b: Values) -> Floats:
+    short = (a.per_row(len, np.int64) == 1) | (b.per_row(len, np.int64) == 1)
+    return _flag(short & equal(a.derive(lambda v: v[0]), b.derive(lambda v: v[0])))
 
 
-def initial(a: Objects, b: Objects) -> Floats:
-    short = (_per_value(len, a) == 1) | (_per_value(len, b) == 1)
-    return _flag(short & (_per_value(lambda v: v[0], a) == _per_value(lambda v: v[0], b)))
+def prefix3(a: Values, b: Values) -> Floats:
+    long_enough = a.per_row(len, np.int64) >= 3
+    return _flag(long_enough & equal(a.derive(lambda v: v[:3]), b.derive(lambda v: v[:3])))
 
 
-def prefix3(a: Objects, b: Objects) -> Floats:
-    long_enough = _per_value(len, a) >= 3
-    return _flag(long_enough & (_per_value(lambda v: v[:3], a) == _per_value(lambda v: v[:3], b)))
+def phone_local(a: Values, b: Values) -> Floats:
+    return _flag(equal(a.derive(lambda v: v[-7:]), b.derive(lambda v: v[-7:])))
 
 
-def phone_local(a: Objects, b: Objects) -> Floats:
-    return _flag(_per_value(lambda v: v[-7:], a) == _per_value(lambda v: v[-7:], b))
+def _digits(value: str) -> str:
+    return value.replace("-", "")
 
 
-def birth_date(a: Objects, b: Objects) -> Floats:
-    """Vector form of comparators.birth_date: full 8-digit pairs by arithmetic and rapidfuzz,
-    partial ones through the scalar comparator."""
-    digits_a = _per_value(lambda v: v.replace("-", ""), a)
-    digits_b = _per_value(lambda v: v.replace("-", ""), b)
-    result = np.full(len(a), cmp.DATE_DIFFERENT)
-    full = (_per_value(len, digits_a) == 8) & (_per_value(len, digits_b) == 8)
+def birth_date(a: Values, b: Values) -> Floats:
+    """Full 8-digit pairs by integer arithmetic and rapidfuzz; partial ones by the scalar form."""
+    digits_a, digits_b = a.derive(_digits), b.derive(_digits)
+    full = (digits_a.per_row(len, np.int64) == 8) & (digits_b.per_row(len, np.int64) == 8)
+    result = np.full(len(a.codes), cmp.DATE_DIFFERENT)
     partial = np.flatnonzero(~full)
-    result[partial] = [cmp.birth_date(x, y) for x, y in zip(a[partial], b[partial], strict=True)]
+    result[partial] = by_distinct_pairs(cmp.birth_date, a.take(partial), b.take(partial))
     rows = np.flatnonzero(full)
-    da, db = digits_a[rows], digits_b[rows]
-    ya, yb = _per_value(lambda v: int(v[:4]), da).astype(np.int64), _per_value(lambda v: int(v[:4]), db).astype(np.int64)
-    ma, mb = _per_value(lambda v: v[4:6], da), _per_value(lambda v: v[4:6], db)
-    xa, xb = _per_value(lambda v: v[6:], da), _per_value(lambda v: v[6:], db)
+    da, db = digits_a.take(rows), digits_b.take(rows)
+
+    def part(values: Values, start: int, stop: int) -> Ints:
+        return values.per_row(lambda v: int(v[start:stop]) if len(v) == 8 else -1, np.int64)
+
+    ya, yb, ma, mb, xa, xb = part(da, 0, 4), part(db, 0, 4), part(da, 4, 6), part(db, 4, 6), part(da, 6, 8), part(db, 6, 8)
     gap = np.abs(ya - yb)
-    one_edit = _pairwise(DamerauLevenshtein.distance, da, db) == 1 if len(rows) else np.zeros(0, dtype=bool)
-    code = np.select(
+    one_edit = pairwise(DamerauLevenshtein.distance, da, db, np.int64) == 1
+    result[rows] = np.select(
         [
-            da == db,
+            (ya == yb) & (ma == mb) & (xa == xb),
             (ya == yb) & (ma == xb) & (xa == mb),
             (gap <= 10) & one_edit,
             (ma == mb) & (xa == xb) & ((gap == 1) | (gap == 10)),
@@ -149,29 +212,23 @@ def birth_date(a: Objects, b: Objects) -> Floats:
         [cmp.DATE_EXACT, cmp.DATE_TRANSPOSED, cmp.DATE_ONE_DIGIT, cmp.DATE_YEAR_OFF],
         default=cmp.DATE_DIFFERENT,
     )
-    result[rows] = code
     return result
 
 
-def street_address(a: Objects, b: Objects) -> Floats:
-    """Vector form of comparators.street_address (house number and street compared apart)."""
-    number_a, street_a = _per_value(lambda v: cmp._split_house(v)[0], a), _per_value(lambda v: cmp._split_house(v)[1], a)
-    number_b, street_b = _per_value(lambda v: cmp._split_house(v)[0], b), _per_value(lambda v: cmp._split_house(v)[1], b)
-    squeeze_a = _per_value(lambda v: v.replace(" ", ""), street_a)
-    squeeze_b = _per_value(lambda v: v.replace(" ", ""), street_b)
-    similarity = np.maximum(
-        _pairwise(JaroWinkler.normalized_similarity, squeeze_a, squeeze_b),
-        _pairwise(token_set_ratio, street_a, street_b, 100.0),
-    )
-    same_number = number_a == number_b
-    one_missing = (number_a == "") | (number_b == "")
+def street_address(a: Values, b: Values) -> Floats:
+    """House number and street compared apart, as comparators.street_address."""
+    number_a, number_b = a.derive(lambda v: cmp._split_house(v)[0]), b.derive(lambda v: cmp._split_house(v)[0])
+    street_a, street_b = a.derive(lambda v: cmp._split_house(v)[1]), b.derive(lambda v: cmp._split_house(v)[1])
+    squeezed_a, squeezed_b = street_a.derive(lambda v: v.replace(" ", "")), street_b.derive(lambda v: v.replace(" ", ""))
+    similarity = pairwise(JaroWinkler.normalized_similarity, squeezed_a, squeezed_b)
+    one_missing = (number_a.per_row(len, np.int64) == 0) | (number_b.per_row(len, np.int64) == 0)
     scaled = np.where(
-        same_number, np.minimum(similarity, 0.99), similarity * np.where(one_missing, 0.9, 0.8)
+        equal(number_a, number_b), np.minimum(similarity, 0.99), similarity * np.where(one_missing, 0.9, 0.8)
     )
-    return np.where(a == b, 1.0, scaled)
+    return np.where(equal(a, b), 1.0, scaled)
 
 
-VECTORISED: dict[str, ArrayComparator] = {
+VECTORISED: dict[str, Callable[[Values, Values], Floats]] = {
     "exact": exact,
     "jaro_winkler": jaro_winkler,
     "levenshtein": levenshtein,
