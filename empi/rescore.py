@@ -12,8 +12,8 @@ steward confirmed them together). The outcome per record is one of:
 * ``review`` - the new card is uncertain (or sees an ambiguity): a review task would be opened.
 
 A dry run only reads. It judges each record against today's links, so one change can stand for
-another it would make unnecessary once applied (two lone records that would join each other count
-as one ``make``; a two-record person whose records both stop fitting counts as one ``break``).
+another it would make unnecessary once applied (two records that would join each other's persons
+count once; a two-record person whose records both stop fitting counts as one ``break``).
 Applying works in chunks, each its own unit of work, in record-id order.
 """
 
@@ -171,10 +171,10 @@ def dry_run(rt: Runtime, card: Any, *, chunk_size: int = 500, sample_size: int =
             plan = plan_record(session, record, link, card=card, margin=rt.settings.review_margin,
                                limit=rt.settings.max_candidates)
             change = plan.change
-            if change is not None and change.kind == "make" and change.to_person is not None:
+            if change is not None and change.kind in ("make", "move") and change.to_person is not None:
                 pair = frozenset((change.from_person, change.to_person))
                 if pair in joined:
-                    change = None  # the other half of a join already counted
+                    change = None  # the same join, seen from the other person, already counted
                 joined.add(pair)
             elif change is not None and change.kind == "break":
                 broken[change.from_person] += 1

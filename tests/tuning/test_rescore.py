@@ -3,6 +3,8 @@ queues review tasks. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,8 @@ from empi import links, rescore
 from empi.commands import LinkMethod
 from empi.models import Link, LinkEvent, ReviewTask, SourceRecord
 from empi.runtime import Runtime
-from tests.tuning.seed import card_with, linked_pair, uncertain_pair, write_card
+from scoring.scorecard import parse_scorecard
+from tests.tuning.seed import card_with, demographics, linked_pair, register, uncertain_pair, write_card
 
 
 def snapshot(rt: Runtime) -> tuple[list[tuple[int, int, str]], int, int]:
@@ -104,6 +107,46 @@ class TestApply:
             task = session.scalars(select(ReviewTask).where(ReviewTask.status == "open")).one()
             assert task.record_id in (a.record_id, b.record_id)
             assert (task.scorecard_version, task.reason) == ("2", "uncertain")
+
+
+class TestMove:
+    def card(self, rt: Runtime) -> object:
+        data = json.loads(json.dumps(rt.card.raw))
+        data.update(version="2", thresholds={"upper": 15.0, "lower": 10.0})
+        for f in data["fields"]:
+            if f["name"] == "sex":
+                f["disagree_weight"] = -100.0  # a different sex now rules a pair out
+            if f["name"] == "birth_date":
+                f["disagree_weight"] = 0.0  # a different birth date no longer counts against
+        return parse_scorecard(data)
+
+    def seed(self, rt: Runtime) -> tuple[int, int, int]:
+        x = register(rt, "HOSPA", "X1", demographics(4))
+        w = register(rt, "HOSPA", "W1", replace(demographics(4, year_shift=2), sex="F"))
+        y = register(rt, "HOSPB", "Y1", replace(demographics(4), sex="F"))
+        assert x.person_id == y.person_id != w.person_id
+        return x.record_id, w.record_id, y.record_id
+
+    def test_plan_moves_a_record_that_fits_another_person_better(self, tuning_rt: Runtime) -> None:
+        x, w, y = self.seed(tuning_rt)
+        card = self.card(tuning_rt)
+        with tuning_rt.read() as session:
+            record, link = session.get(SourceRecord, y), session.get(Link, y)
+            assert record is not None and link is not None
+            plan = rescore.plan_record(session, record, link, card=card, margin=5.0, limit=200)
+        assert plan.change is not None and plan.change.kind == "move"
+        assert plan.change.to_person == person_of(tuning_rt, w)
+
+    def test_dry_run_counts_a_join_once_from_either_side(self, tuning_rt: Runtime) -> None:
+        self.seed(tuning_rt)  # W would join Y's person, and Y would move to W's: one join
+        report = rescore.dry_run(tuning_rt, self.card(tuning_rt))
+        assert dict(report.counts) == {"break": 1, "make": 1}
+
+    def test_applying_ends_with_the_record_beside_its_better_match(self, tuning_rt: Runtime) -> None:
+        x, w, y = self.seed(tuning_rt)
+        report = rescore.apply(tuning_rt, self.card(tuning_rt))
+        assert dict(report.counts) == {"break": 1, "make": 1}
+        assert person_of(tuning_rt, y) == person_of(tuning_rt, w) != person_of(tuning_rt, x)
 
 
 class TestCli:
