@@ -133,6 +133,7 @@ def decisions_at(card: Scorecard, vectors: pd.DataFrame, *, lower: float, upper:
     (health card, conflicts) over the vectors' level indexes, exactly as the engine applies them."""
     levels = {spec.name: vectors[spec.name].to_numpy(dtype=np.int64) for spec in card.fields}
     total = vectors["total"].to_numpy(dtype=float)
+    # the batch engine's own vectorised decide, so the rules can never drift from score_frame's
     decision, _ = batch._decide(dataclasses.replace(card, upper=float(upper), lower=float(lower)), total, levels)
     return pd.Series(decision, index=vectors.index, name="decision")
 
@@ -588,8 +589,3 @@ def sample_persons(records: pd.DataFrame, n: int, seed: int = 3, column: str = "
     people = sorted(records[column].unique())
     keep = set(random.Random(seed).sample(people, min(n, len(people))))
     return records[records[column].isin(keep)]
-
-
-def febrl_entity(index: Sequence[str]) -> list[str]:
-    """FEBRL record ids ("rec-12-dup-0", "rec-12-org") -> entity ids ("12")."""
-    return [str(i).split("-")[1] for i in index]
