@@ -197,8 +197,10 @@ def _out_identifiers(record: SourceRecord, registry: DomainRegistry, domains: se
             continue
         ident: dict[str, Any] = {"value": other["value"]}
         system = d.system if d else other.get("authority")
-        if system:
+        if system and ":" in system and " " not in system:  # a URI (urn:oid:..., http...)
             ident["system"] = system
+        elif system:  # an HL7 authority name that is not a configured domain
+            ident["assigner"] = {"display": system}
         if other.get("type"):
             ident["type"] = {"coding": [{"system": V2_0203, "code": other["type"]}]}
         out.append(ident)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.parameters import Parameters
 
 from api.mllp.server import serve_in_thread
@@ -81,6 +82,13 @@ def test_iti8_feed_then_iti83_and_iti9_agree(both: Both) -> None:
     assert fhir == both.iti9("XI-100", NIST)
     # the same restriction to a target domain on both sides
     assert both.iti83("NIST2010-2", "XI-200", ("NIST2010",))[1] == both.iti9("XI-200", NIST2, f"^^^{NIST}")
+    # records fed over MLLP read as Patients over PDQm (ITI-78), with the other record linked
+    r = both.http.get("/Patient", params={"identifier": f"{SYSTEMS['NIST2010']}|XI-100"})
+    bundle = Bundle.parse_raw(r.content)
+    assert r.status_code == 200 and bundle.total == 1
+    found = bundle.entry[0].resource
+    assert (found.name[0].family, found.gender, str(found.birthDate)) == ("TESTER", "female", "1980-01-02")
+    assert [lk.type for lk in found.link] == ["seealso"]
     # unknown patient in a known domain: 404 on FHIR, AE on MLLP
     assert both.iti83("NIST2010", "XI-999")[0] == 404
     assert Hl7.of(both.mllp.send(q23(f"XI-999^^^{NIST}"))).msa1 == "AE"
