@@ -131,6 +131,34 @@ def record_view(session: Session, rec: SourceRecord) -> dict[str, Any]:
     return data
 
 
+SIDE_BY_SIDE = ("name", "birth_date", "sex", "address", "phone", "health_card")
+
+
+def _address(r: dict[str, Any]) -> str:
+    return ", ".join(str(p) for p in (r.get("address_line"), r.get("city"), r.get("postal_code")) if p)
+
+
+def side_by_side(incoming: dict[str, Any] | None, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each record's key demographics, every value marked same/differs/missing against the incoming
+    record's (compared upper-cased without punctuation), for the records-side-by-side table."""
+    mine = (
+        {k: _address(incoming) if k == "address" else incoming.get(k) for k in SIDE_BY_SIDE}
+        if incoming
+        else {}
+    )
+    rows = []
+    for r in records:
+        cells = []
+        for key in SIDE_BY_SIDE:
+            value = _address(r) if key == "address" else r.get(key)
+            theirs = search_norm(str(value)) if value else None
+            ours = search_norm(str(mine.get(key))) if mine.get(key) else None
+            state = "none" if not theirs or not ours else ("same" if theirs == ours else "diff")
+            cells.append({"key": key, "value": value or "—", "state": state})
+        rows.append({**r, "cells": cells})
+    return rows
+
+
 def _field_rows(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for f in fields:
@@ -163,6 +191,7 @@ def task(session: Session, rt: Runtime, task_id: int) -> dict[str, Any] | None:
     if t is None:
         return None
     incoming = session.get(SourceRecord, t.record_id)
+    incoming_view = record_view(session, incoming) if incoming else None
     lower, upper = float(rt.card.lower), float(rt.card.upper)
     candidates = []
     for i, c in enumerate(t.candidates or [], start=1):
@@ -188,7 +217,9 @@ def task(session: Session, rt: Runtime, task_id: int) -> dict[str, Any] | None:
                 "differences": [
                     f for f in _field_rows(c.get("fields") or []) if f["kind"] in ("differ", "partial")
                 ],
-                "records": [record_view(session, r) for r in links.records_of(session, person.id)]
+                "records": side_by_side(
+                    incoming_view, [record_view(session, r) for r in links.records_of(session, person.id)]
+                )
                 if person
                 else [],
             }
@@ -210,7 +241,7 @@ def task(session: Session, rt: Runtime, task_id: int) -> dict[str, Any] | None:
         "lower": lower,
         "upper": upper,
         "best": t.best_score,
-        "incoming": record_view(session, incoming) if incoming else None,
+        "incoming": incoming_view,
         "candidates": candidates,
         "next_id": nxt.id if nxt is not None and nxt.id != t.id else None,
     }

@@ -151,6 +151,11 @@ class TestTaskPage:
         assert "67.2" in table.locator("tfoot").inner_text()
         assert "scorecard review-fixture v1" in page.locator(".meta").inner_text()
         assert "review band 63–70" in page.locator(".meta").inner_text()  # noqa: RUF001
+        beside = page.get_by_role("table", name="Incoming record beside the records of candidate 1")
+        theirs = beside.get_by_role("row", name=pair.first.identifier)
+        differing = theirs.locator("td.c-diff").all_inner_texts()  # birth date and phone
+        assert len(differing) == 2 and differing[1].endswith("6135550101")
+        assert theirs.locator("td.c-same").count() == 3  # name, sex, address
         assert page.get_by_role("list", name="Where the records differ").inner_text().startswith("Birth date")
         screenshot(page, "task-1280x800")
         assert {"/review/static/review.css", "/review/static/review.js"} <= {
@@ -159,8 +164,13 @@ class TestTaskPage:
         assert all(u.startswith(live.base_url) for u in requested), "everything is served by the app (no CDN)"
         page.screenshot(path=str(SCREENSHOTS / "task-1280-full.png"), full_page=True)
         page.set_viewport_size({"width": 390, "height": 844})
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, (
+            "no sideways scrolling on a phone"
+        )
         screenshot(page, "task-390x844")
+        page.screenshot(path=str(SCREENSHOTS / "task-390-full.png"), full_page=True)
         page.goto("/review")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
         screenshot(page, "queue-390x844")
 
     def test_keyboard_moves_through_the_queue(self, browser: Any, contexts: list[Any], live: Live) -> None:
