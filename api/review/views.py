@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from empi import links, review, stewardship
-from empi.models import Link, LinkEvent, Person, RecordName, ReviewTask, SourceRecord
+from empi.models import Link, LinkEvent, MatchExclusion, Person, RecordName, ReviewTask, SourceRecord
 from empi.patients import describe
 from empi.runtime import Runtime
 from empi.text import search_norm
@@ -300,6 +300,7 @@ def person(session: Session, person_id: int) -> dict[str, Any] | None:
         else None,
         "records": records,
         "history": history,
+        "apart": _exclusions(session, [int(r["id"]) for r in records]),
         "tasks": [
             {"id": t.id, "reason_label": REASON_LABELS.get(t.reason, t.reason), "age": age_text(t.created_at)}
             for t in session.scalars(
@@ -309,6 +310,37 @@ def person(session: Session, person_id: int) -> dict[str, Any] | None:
             )
         ],
     }
+
+
+def _exclusions(session: Session, record_ids: list[int]) -> list[dict[str, Any]]:
+    """The steward decisions "different person" / "unlink" that keep these records apart from others."""
+    if not record_ids:
+        return []
+    rows = session.scalars(
+        select(MatchExclusion)
+        .where(or_(MatchExclusion.record_a_id.in_(record_ids), MatchExclusion.record_b_id.in_(record_ids)))
+        .order_by(MatchExclusion.at.desc())
+        .limit(100)
+    ).all()
+    out = []
+    for x in rows:
+        mine, other = (
+            (x.record_a_id, x.record_b_id) if x.record_a_id in record_ids else (x.record_b_id, x.record_a_id)
+        )
+        a, b = session.get(SourceRecord, mine), session.get(SourceRecord, other)
+        if a is None or b is None:
+            continue
+        out.append(
+            {
+                "mine": f"{a.domain} · {a.identifier}",
+                "other": f"{b.domain} · {b.identifier}",
+                "other_person": links.person_of(session, b.id),
+                "actor": x.actor,
+                "at": when(x.at),
+                "reason": x.reason,
+            }
+        )
+    return out
 
 
 def search(session: Session, q: str) -> list[dict[str, Any]]:

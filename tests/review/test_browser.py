@@ -244,6 +244,9 @@ class TestDecisions:
             assert session.scalars(
                 select(MatchExclusion).where(MatchExclusion.reason == "twins at the same address")
             ).one()
+        page.goto(f"/review/persons/{pair.second_person}")
+        apart = page.get_by_role("table", name="Records kept apart from this person's records").inner_text()
+        assert pair.first.identifier in apart and "twins at the same address" in apart
         again = register(live.rt, pair.second, demographics(n, year_shift=1, city=False))
         assert again.review_task_id is None
         assert pid3(pix_query(live, pair.second.identifier, "HOSPB")) == ""
