@@ -170,3 +170,20 @@ class TestTaskKinds:
         sign_in(client)
         page = client.get(f"/review/persons/{pair.second_person}").text
         assert f'href="/review/tasks/{pair.task_id}"' in page and "uncertain score" in page
+
+    def test_next_page_link_walks_the_queue(
+        self, client: TestClient, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from api.review import views
+
+        monkeypatch.setattr(views, "PAGE", 2)
+        ids = [uncertain_pair(rt, n).task_id for n in range(20, 25)]
+        sign_in(client)
+        seen: list[int] = []
+        url = "/review"
+        while url:
+            page = client.get(url).text
+            seen += [int(i) for i in re.findall(r'data-href="/review/tasks/(\d+)"', page)]
+            found = re.search(r'rel="next" href="([^"]+)"', page)
+            url = found.group(1).replace("&amp;", "&") if found else ""
+        assert seen == ids
