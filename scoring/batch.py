@@ -53,35 +53,38 @@ def score_pairs(
     values_b = [_normalised(right_records, spec).take(rows_b) for spec in card.fields]
     _swap_crossed(card, values_a, values_b)
     n = len(rows_a)
-    out: dict[str, object] = {}
-    total = np.zeros(n)
+    groups = card.groups
+    # Points go into one preallocated block (field columns, then group caps) so that building the
+    # DataFrame copies nothing; levels and the decision are categoricals.
+    points = np.zeros((len(card.fields) + len(groups) + 1, n)).T  # the last column is the total
+    labels: dict[str, pd.Categorical] = {}
     levels: dict[str, Ints] = {}
-    points_by_field: dict[str, Floats] = {}
+    total = np.zeros(n)
     for i, spec in enumerate(card.fields):
         index = _level_index(spec, values_a[i], values_b[i])
         if spec.aliases_key is not None:
             aliases_a, aliases_b = _aliases(left_records, spec.aliases_key), _aliases(right_records, spec.aliases_key)
             _apply_aliases(spec, index, values_a[i], values_b[i], aliases_a, aliases_b, rows_a, rows_b)
         weights = np.array([lv.weight for lv in spec.levels] + [spec.disagree_weight, spec.missing_weight])
-        points = weights[index]  # index -1 (missing) picks the last entry
-        labels = [MISSING] + [lv.label for lv in spec.levels] + [DISAGREE]
-        out[f"{spec.name}_level"] = pd.Categorical.from_codes(index + 1, categories=pd.Index(labels, dtype=object))
-        out[f"{spec.name}_points"] = points
-        levels[spec.name], points_by_field[spec.name] = index, points
-        total += points
-    for group in card.groups:
+        points[:, i] = weights[index]  # index -1 (missing) picks the last entry
+        names = [MISSING] + [lv.label for lv in spec.levels] + [DISAGREE]
+        labels[f"{spec.name}_level"] = pd.Categorical.from_codes(index + 1, categories=pd.Index(names, dtype=object))
+        levels[spec.name] = index
+        total += points[:, i]
+    for g, group in enumerate(groups):
         positive = np.zeros(n)
-        for spec in card.fields:
+        for i, spec in enumerate(card.fields):
             if spec.name in group.fields:
-                positive += np.where(points_by_field[spec.name] > 0, points_by_field[spec.name], 0.0)
+                positive += np.where(points[:, i] > 0, points[:, i], 0.0)
         over = positive > group.max_weight
-        cap = np.where(over, group.max_weight - positive, 0.0)
-        out[f"{group.name}_points"] = cap
-        total = np.where(over, total + cap, total)
-    total = _round6(total)
+        points[:, len(card.fields) + g] = np.where(over, group.max_weight - positive, 0.0)
+        total = np.where(over, total + points[:, len(card.fields) + g], total)
+    points[:, -1] = total = _round6(total)
     decision, rule = _decide(card, total, levels)
-    out["total"], out["decision"], out["rule"] = total, decision, rule
-    return pd.DataFrame(out)
+    columns = [f"{spec.name}_points" for spec in card.fields] + [f"{group.name}_points" for group in groups]
+    numbers = pd.DataFrame(points, columns=[*columns, "total"], copy=False)
+    others = pd.DataFrame({**labels, "decision": decision, "rule": rule}, copy=False)
+    return pd.concat([others, numbers], axis=1, copy=False)
 
 
 def _round6(total: Floats) -> Floats:

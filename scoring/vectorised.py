@@ -71,14 +71,29 @@ def equal(a: Values, b: Values) -> Bools:
     return ia == ib
 
 
+def distinct_pairs(a: Values, b: Values) -> tuple[Objects, Objects, Ints] | None:
+    """The distinct (value a, value b) pairs among the rows and each row's pair number, or None
+    when values are so varied that deduplicating would not pay (addresses, say)."""
+    space = len(a.uniques) * len(b.uniques)
+    if space > 4 * len(a.codes):
+        return None
+    key = a.codes * len(b.uniques) + b.codes
+    seen = np.zeros(space, dtype=bool)
+    seen[key] = True
+    keys = np.flatnonzero(seen)
+    position = np.empty(space, dtype=np.int64)
+    position[keys] = np.arange(len(keys))
+    return a.uniques[keys // len(b.uniques)], b.uniques[keys % len(b.uniques)], position[key]
+
+
 def pairwise(scorer: Callable[..., float], a: Values, b: Values, dtype: type = np.float64) -> npt.NDArray[np.generic]:
-    """`scorer` over rows, computed once per distinct (value a, value b) pair with rapidfuzz."""
+    """`scorer` over rows with rapidfuzz, once per distinct (value a, value b) pair where that pays."""
     if len(a.codes) == 0:
         return np.zeros(0, dtype=dtype)
-    key = a.codes * len(b.uniques) + b.codes
-    inverse, keys = pd.factorize(key)
-    first = a.uniques[keys // len(b.uniques)]
-    second = b.uniques[keys % len(b.uniques)]
+    distinct = distinct_pairs(a, b)
+    if distinct is None:
+        return cpdist(list(a.strings()), list(b.strings()), scorer=scorer, dtype=dtype, workers=-1)
+    first, second, inverse = distinct
     scores = cpdist(list(first), list(second), scorer=scorer, dtype=dtype, workers=-1)
     result: npt.NDArray[np.generic] = scores[inverse]
     return result
@@ -89,8 +104,7 @@ def by_distinct_pairs(compare: Callable[[str, str], float], a: Values, b: Values
     dedicated array form, and for rare rows such as partial dates)."""
     if len(a.codes) == 0:
         return np.zeros(0)
-    key = a.codes * len(b.uniques) + b.codes
-    inverse, keys = pd.factorize(key)
+    inverse, keys = pd.factorize(a.codes * len(b.uniques) + b.codes)
     first = a.uniques[keys // len(b.uniques)]
     second = b.uniques[keys % len(b.uniques)]
     scores = np.array([compare(x, y) for x, y in zip(first, second, strict=True)], dtype=np.float64)
