@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler, Levenshtein
 from rapidfuzz.fuzz import token_sort_ratio
 from rapidfuzz.process import cpdist
@@ -45,7 +44,7 @@ class Values:
         addresses on one street) then share a code, so pairwise work is done once for them."""
         derived = np.empty(len(self.uniques), dtype=object)
         derived[:] = [func(u) for u in self.uniques]
-        compact, uniques = pd.factorize(derived)
+        compact, uniques = factorize(derived)
         if len(uniques) == len(derived):
             return Values(self.codes, derived)
         lookup = np.append(compact.astype(np.int64), -1)
@@ -56,11 +55,20 @@ class Values:
         return table[self.codes] if len(table) else np.zeros(len(self.codes), dtype=dtype)
 
 
+def factorize(values: Objects) -> tuple[Ints, Objects]:
+    """Codes and distinct values in order of appearance (for the small arrays of distinct values;
+    pandas stays out of this module)."""
+    index: dict[object, int] = {}
+    codes = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values))
+    uniques = np.empty(len(index), dtype=object)
+    uniques[:] = list(index)
+    return codes, uniques
+
+
 def joint_codes(a: Values, b: Values) -> tuple[Ints, Ints, int]:
     """Per-row codes of a and b in one shared space, so that equal values get equal codes."""
     combined = np.concatenate([a.uniques, b.uniques])
-    shared, uniques = pd.factorize(combined)
-    shared = shared.astype(np.int64)
+    shared, uniques = factorize(combined)
     return shared[: len(a.uniques)][a.codes], shared[len(a.uniques) :][b.codes], len(uniques)
 
 
@@ -104,7 +112,7 @@ def by_distinct_pairs(compare: Callable[[str, str], float], a: Values, b: Values
     dedicated array form, and for rare rows such as partial dates)."""
     if len(a.codes) == 0:
         return np.zeros(0)
-    inverse, keys = pd.factorize(a.codes * len(b.uniques) + b.codes)
+    keys, inverse = np.unique(a.codes.astype(np.int64) * len(b.uniques) + b.codes, return_inverse=True)
     first = a.uniques[keys // len(b.uniques)]
     second = b.uniques[keys % len(b.uniques)]
     scores = np.array([compare(x, y) for x, y in zip(first, second, strict=True)], dtype=np.float64)
@@ -158,7 +166,7 @@ def nickname(a: Values, b: Values) -> Floats:
     """First tokens equal, or sharing a canonical name (joined through the canonical names)."""
     first_a, first_b = a.derive(_first_token), b.derive(_first_token)
     combined = np.concatenate([first_a.uniques, first_b.uniques])
-    shared, tokens = pd.factorize(combined)
+    shared, tokens = factorize(combined)
     ia = shared[: len(first_a.uniques)][first_a.codes].astype(np.int64)
     ib = shared[len(first_a.uniques) :][first_b.codes].astype(np.int64)
     by_canonical: dict[str, list[int]] = {}
