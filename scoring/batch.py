@@ -63,12 +63,17 @@ def score_pairs(
     for i, spec in enumerate(card.fields):
         index = _level_index(spec, values_a[i], values_b[i])
         if spec.aliases_key is not None:
-            aliases_a, aliases_b = _aliases(left_records, spec.aliases_key), _aliases(right_records, spec.aliases_key)
+            aliases_a, aliases_b = (
+                _aliases(left_records, spec.aliases_key),
+                _aliases(right_records, spec.aliases_key),
+            )
             _apply_aliases(spec, index, values_a[i], values_b[i], aliases_a, aliases_b, rows_a, rows_b)
         weights = np.array([lv.weight for lv in spec.levels] + [spec.disagree_weight, spec.missing_weight])
         points[:, i] = weights[index]  # index -1 (missing) picks the last entry
         names = [MISSING] + [lv.label for lv in spec.levels] + [DISAGREE]
-        labels[f"{spec.name}_level"] = pd.Categorical.from_codes(index + 1, categories=pd.Index(names, dtype=object))
+        labels[f"{spec.name}_level"] = pd.Categorical.from_codes(
+            index + 1, categories=pd.Index(names, dtype=object)
+        )
         levels[spec.name] = index
         total += points[:, i]
     for g, group in enumerate(groups):
@@ -119,7 +124,9 @@ def _level_index(spec: FieldSpec, a: Values, b: Values) -> Ints:
             break
         if level.comparator not in computed:
             similarity_full = np.full(len(a.codes), np.nan)
-            similarity_full[open_rows] = _similarity(level.comparator, level.compare, a.take(open_rows), b.take(open_rows))
+            similarity_full[open_rows] = _similarity(
+                level.comparator, level.compare, a.take(open_rows), b.take(open_rows)
+            )
             computed[level.comparator] = similarity_full
         hit = computed[level.comparator][open_rows] >= level.min_similarity
         index[open_rows[hit]] = number
@@ -158,7 +165,9 @@ def _aliases(frame: pd.DataFrame, key: str) -> Objects | None:
 
 def _has_aliases(values: Objects) -> npt.NDArray[np.bool_]:
     return np.fromiter(
-        (not isinstance(v, str | float | type(None)) and len(v) > 0 for v in values), dtype=bool, count=len(values)
+        (not isinstance(v, str | float | type(None)) and len(v) > 0 for v in values),
+        dtype=bool,
+        count=len(values),
     )
 
 
@@ -198,7 +207,8 @@ def _decide(card: Scorecard, total: Floats, levels: dict[str, Ints]) -> tuple[pd
     decided = np.zeros(len(total), dtype=bool)
 
     def disagrees(name: str) -> npt.NDArray[np.bool_]:
-        return levels[name] == len(card.spec(name).levels)
+        mask: npt.NDArray[np.bool_] = levels[name] == len(card.spec(name).levels)
+        return mask
 
     policy = card.health_card
     if policy is not None:

@@ -168,7 +168,9 @@ def _with_aliases(spec: FieldSpec, value: str | None, aliases: object) -> list[s
     return options
 
 
-def _swap_if_names_crossed(card: Scorecard, values_a: list[str | None], values_b: list[str | None]) -> set[int]:
+def _swap_if_names_crossed(
+    card: Scorecard, values_a: list[str | None], values_b: list[str | None]
+) -> set[int]:
     """Swap b's given and family names when they look crossed: one of a's names is (nearly) the other
     name of b, and crossing agrees better overall than the straight comparison (registration often
     swaps the two, and sometimes also mistypes or replaces one). Returns the swapped indexes."""

@@ -23,10 +23,54 @@ _SPACES = re.compile(r"\s+")
 
 # Titles and generational suffixes carry no identity (birth date tells a parent from a child).
 _NAME_NOISE = frozenset(
-    "MR MRS MS MISS MX DR PROF REV SIR DAME JR SR JNR SNR II III IV MD PHD ESQ".split()
+    [
+        "MR",
+        "MRS",
+        "MS",
+        "MISS",
+        "MX",
+        "DR",
+        "PROF",
+        "REV",
+        "SIR",
+        "DAME",
+        "JR",
+        "SR",
+        "JNR",
+        "SNR",
+        "II",
+        "III",
+        "IV",
+        "MD",
+        "PHD",
+        "ESQ",
+    ]
 )
 # Surname particles are glued to the next token so "van der Berg" and "Vanderberg" agree.
-_PARTICLES = frozenset("VAN VON DER DEN DE DEL DELA LA LE DA DI DOS DAS DU ST SAINT MAC MC O D".split())
+_PARTICLES = frozenset(
+    [
+        "VAN",
+        "VON",
+        "DER",
+        "DEN",
+        "DE",
+        "DEL",
+        "DELA",
+        "LA",
+        "LE",
+        "DA",
+        "DI",
+        "DOS",
+        "DAS",
+        "DU",
+        "ST",
+        "SAINT",
+        "MAC",
+        "MC",
+        "O",
+        "D",
+    ]
+)
 _MISSING_TOKENS = frozenset({"", "UNKNOWN", "UNK", "NONE", "NULL", "NA", "N A", "NAN"})
 
 

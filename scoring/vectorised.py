@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -50,8 +51,8 @@ class Values:
         lookup = np.append(compact.astype(np.int64), -1)
         return Values(lookup[self.codes], np.asarray(uniques, dtype=object))
 
-    def per_row(self, func: Callable[[str], object], dtype: type) -> npt.NDArray[np.generic]:
-        table = np.array([func(u) for u in self.uniques], dtype=dtype)
+    def per_row(self, func: Callable[[str], object], dtype: type) -> npt.NDArray[Any]:
+        table: npt.NDArray[Any] = np.array([func(u) for u in self.uniques], dtype=dtype)
         return table[self.codes] if len(table) else np.zeros(len(self.codes), dtype=dtype)
 
 
@@ -76,7 +77,8 @@ def equal(a: Values, b: Values) -> Bools:
     if len(a.codes) == 0:
         return np.zeros(0, dtype=bool)
     ia, ib, _ = joint_codes(a, b)
-    return ia == ib
+    same: Bools = ia == ib
+    return same
 
 
 def distinct_pairs(a: Values, b: Values) -> tuple[Objects, Objects, Ints] | None:
@@ -94,7 +96,9 @@ def distinct_pairs(a: Values, b: Values) -> tuple[Objects, Objects, Ints] | None
     return a.uniques[keys // len(b.uniques)], b.uniques[keys % len(b.uniques)], position[key]
 
 
-def pairwise(scorer: Callable[..., float], a: Values, b: Values, dtype: type = np.float64) -> npt.NDArray[np.generic]:
+def pairwise(
+    scorer: Callable[..., float], a: Values, b: Values, dtype: type = np.float64
+) -> npt.NDArray[Any]:
     """`scorer` over rows with rapidfuzz, once per distinct (value a, value b) pair where that pays."""
     if len(a.codes) == 0:
         return np.zeros(0, dtype=dtype)
@@ -103,7 +107,7 @@ def pairwise(scorer: Callable[..., float], a: Values, b: Values, dtype: type = n
         return cpdist(list(a.strings()), list(b.strings()), scorer=scorer, dtype=dtype, workers=-1)
     first, second, inverse = distinct
     scores = cpdist(list(first), list(second), scorer=scorer, dtype=dtype, workers=-1)
-    result: npt.NDArray[np.generic] = scores[inverse]
+    result: npt.NDArray[Any] = scores[inverse]
     return result
 
 
@@ -175,7 +179,9 @@ def nickname(a: Values, b: Values) -> Floats:
             by_canonical.setdefault(canonical, []).append(code)
     n = len(tokens)
     linked = np.array(
-        sorted({x * n + y for codes in by_canonical.values() if len(codes) > 1 for x in codes for y in codes}),
+        sorted(
+            {x * n + y for codes in by_canonical.values() if len(codes) > 1 for x in codes for y in codes}
+        ),
         dtype=np.int64,
     )
     return _flag((ia == ib) | np.isin(ia * n + ib, linked))
@@ -221,7 +227,14 @@ def birth_date(a: Values, b: Values) -> Floats:
     def part(values: Values, start: int, stop: int) -> Ints:
         return values.per_row(lambda v: int(v[start:stop]) if len(v) == 8 else -1, np.int64)
 
-    ya, yb, ma, mb, xa, xb = part(da, 0, 4), part(db, 0, 4), part(da, 4, 6), part(db, 4, 6), part(da, 6, 8), part(db, 6, 8)
+    ya, yb, ma, mb, xa, xb = (
+        part(da, 0, 4),
+        part(db, 0, 4),
+        part(da, 4, 6),
+        part(db, 4, 6),
+        part(da, 6, 8),
+        part(db, 6, 8),
+    )
     gap = np.abs(ya - yb)
     one_edit = pairwise(DamerauLevenshtein.distance, da, db, np.int64) == 1
     result[rows] = np.select(
@@ -239,9 +252,18 @@ def birth_date(a: Values, b: Values) -> Floats:
 
 def street_address(a: Values, b: Values) -> Floats:
     """House number and street compared apart, as comparators.street_address."""
-    number_a, number_b = a.derive(lambda v: cmp._split_house(v)[0]), b.derive(lambda v: cmp._split_house(v)[0])
-    street_a, street_b = a.derive(lambda v: cmp._split_house(v)[1]), b.derive(lambda v: cmp._split_house(v)[1])
-    squeezed_a, squeezed_b = street_a.derive(lambda v: v.replace(" ", "")), street_b.derive(lambda v: v.replace(" ", ""))
+    number_a, number_b = (
+        a.derive(lambda v: cmp._split_house(v)[0]),
+        b.derive(lambda v: cmp._split_house(v)[0]),
+    )
+    street_a, street_b = (
+        a.derive(lambda v: cmp._split_house(v)[1]),
+        b.derive(lambda v: cmp._split_house(v)[1]),
+    )
+    squeezed_a, squeezed_b = (
+        street_a.derive(lambda v: v.replace(" ", "")),
+        street_b.derive(lambda v: v.replace(" ", "")),
+    )
     similarity = pairwise(JaroWinkler.normalized_similarity, squeezed_a, squeezed_b)
     one_missing = (number_a.per_row(len, np.int64) == 0) | (number_b.per_row(len, np.int64) == 0)
     scaled = np.where(

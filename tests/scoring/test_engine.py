@@ -19,7 +19,9 @@ class TestBreakdown:
         a = make_record(given_name="Robert", postal_code="M5V 2T6")
         b = make_record(given_name="bob", postal_code="M5V 3L9")
         result = score_pair(fixture_card, a, b)
-        assert result.field("given_name") == FieldScore("given_name", "ROBERT", "BOB", "nickname", "nickname", 4.0)
+        assert result.field("given_name") == FieldScore(
+            "given_name", "ROBERT", "BOB", "nickname", "nickname", 4.0
+        )
         assert result.field("postal_code").level == "area"
         assert result.field("health_card").level == "missing"
         assert result.total == pytest.approx(sum(f.points for f in result.fields))
@@ -34,7 +36,9 @@ class TestBreakdown:
             "comparator": "exact", "level": "exact", "points": 6.0,
         }  # fmt: skip
 
-    def test_missing_value_scores_missing_weight_when_one_side_is_empty(self, fixture_card: Scorecard) -> None:
+    def test_missing_value_scores_missing_weight_when_one_side_is_empty(
+        self, fixture_card: Scorecard
+    ) -> None:
         result = score_pair(fixture_card, make_record(birth_date=None), make_record(birth_date=""))
         assert result.field("birth_date").level == "missing"
         assert result.field("birth_date").points == 0.0
@@ -73,7 +77,9 @@ class TestHealthCardRule:
         assert (result.decision, result.rule) == ("uncertain", "health-card-conflict")
 
     def test_different_valid_cards_never_auto_match(self, fixture_card: Scorecard) -> None:
-        result = score_pair(fixture_card, make_record(health_card=VALID_HC), make_record(health_card=OTHER_VALID_HC))
+        result = score_pair(
+            fixture_card, make_record(health_card=VALID_HC), make_record(health_card=OTHER_VALID_HC)
+        )
         assert fixture_card.decide(result.total) == "match"
         assert (result.decision, result.rule) == ("uncertain", "health-card-mismatch")
 
@@ -88,11 +94,17 @@ class TestHealthCardRule:
 _record = st.fixed_dictionaries(
     {},
     optional={
-        "given_name": st.sampled_from(["Jonathan", "Jon", "Johnathan", "Mary-Anne", "Mary", "Peggy", "Margaret", ""]),
+        "given_name": st.sampled_from(
+            ["Jonathan", "Jon", "Johnathan", "Mary-Anne", "Mary", "Peggy", "Margaret", ""]
+        ),
         "middle_name": st.sampled_from(["Edward", "E", "Ed", None]),
-        "family_name": st.sampled_from(["Tremblay", "Tremblai", "García-López", "Lopez", "van der Berg", None]),
+        "family_name": st.sampled_from(
+            ["Tremblay", "Tremblai", "García-López", "Lopez", "van der Berg", None]
+        ),
         "family_name_aliases": st.lists(st.sampled_from(["Gagnon", "Roy", "Tremblay"]), max_size=2),
-        "birth_date": st.sampled_from(["1980-05-13", "1980-13-05", "1980-05-31", "1981-05-13", "1980", "bad", None]),
+        "birth_date": st.sampled_from(
+            ["1980-05-13", "1980-13-05", "1980-05-31", "1981-05-13", "1980", "bad", None]
+        ),
         "sex": st.sampled_from(["M", "F", "U", None]),
         "address_line": st.sampled_from(["12 Maple Street", "12 Maple St", "14 Maple St", "3 King Rd", None]),
         "city": st.sampled_from(["Toronto", "Torronto", "Ottawa", None]),
@@ -113,7 +125,9 @@ def _bounds(card: Scorecard) -> tuple[float, float]:
 
 @settings(max_examples=300, deadline=None)
 @given(a=_record, b=_record)
-def test_score_is_symmetric_and_bounded_when_records_vary(default_card: Scorecard, a: dict[str, Any], b: dict[str, Any]) -> None:
+def test_score_is_symmetric_and_bounded_when_records_vary(
+    default_card: Scorecard, a: dict[str, Any], b: dict[str, Any]
+) -> None:
     ab, ba = score_pair(default_card, a, b), score_pair(default_card, b, a)
     assert ab.total == pytest.approx(ba.total)
     assert (ab.decision, ab.rule) == (ba.decision, ba.rule)

@@ -12,7 +12,16 @@ class TestOntario:
         assert OntarioHealthCard().normalize(raw) == "9876543217"
 
     @pytest.mark.parametrize(
-        "raw", ["9876543218", "987654321", "98765432170", "9876543217ABC", "9876543217A1", "0000000000", "ABCDEFGHIJ"]
+        "raw",
+        [
+            "9876543218",
+            "987654321",
+            "98765432170",
+            "9876543217ABC",
+            "9876543217A1",
+            "0000000000",
+            "ABCDEFGHIJ",
+        ],
     )
     def test_invalid_when_check_digit_length_or_version_code_wrong(self, raw: str) -> None:
         assert not validate_health_card(raw)

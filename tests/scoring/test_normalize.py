@@ -84,7 +84,12 @@ class TestCodes:
 
     @pytest.mark.parametrize(
         ("raw", "expected"),
-        [("(416) 555-0143", "4165550143"), ("+1 416 555 0143", "4165550143"), ("555-0143", "5550143"), ("12", None)],
+        [
+            ("(416) 555-0143", "4165550143"),
+            ("+1 416 555 0143", "4165550143"),
+            ("555-0143", "5550143"),
+            ("12", None),
+        ],
     )
     def test_phone_is_digits_when_formatted(self, raw: str, expected: str | None) -> None:
         assert normalize.phone(raw) == expected

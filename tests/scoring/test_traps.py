@@ -23,7 +23,9 @@ class TestMustLink:
         b = make_hl7_style(family_name="Vanderberg")
         assert score_pair(default_card, a, b).field("family_name").level == "exact"
 
-    def test_day_month_transposition_matches_when_everything_else_agrees(self, default_card: Scorecard) -> None:
+    def test_day_month_transposition_matches_when_everything_else_agrees(
+        self, default_card: Scorecard
+    ) -> None:
         a = make_hl7_style(birth_date="1980-05-03")
         b = make_hl7_style(birth_date="1980-03-05")
         result = score_pair(default_card, a, b)
@@ -66,7 +68,9 @@ class TestMustNotAutoLink:
         result = score_pair(default_card, a, b)
         assert (result.decision, result.rule) == ("non-match", "given-name-conflict")
 
-    def test_twins_do_not_link_when_phone_and_mothers_maiden_name_shared(self, default_card: Scorecard) -> None:
+    def test_twins_do_not_link_when_phone_and_mothers_maiden_name_shared(
+        self, default_card: Scorecard
+    ) -> None:
         a = make_record(given_name="Olivia", middle_name=None)
         b = make_record(given_name="Emma", middle_name=None)
         assert score_pair(default_card, a, b).decision != "match"
@@ -88,7 +92,9 @@ class TestMustNotAutoLink:
         b = make_hl7_style(given_name="TERI", family_name="TAU", birth_date="19780515", sex="F")
         assert score_pair(default_card, a, b).decision == "non-match"
 
-    def test_different_valid_health_cards_never_match_when_demographics_agree(self, default_card: Scorecard) -> None:
+    def test_different_valid_health_cards_never_match_when_demographics_agree(
+        self, default_card: Scorecard
+    ) -> None:
         a = make_record(health_card="9876543217")
         b = make_record(health_card="1234567897")
         result = score_pair(default_card, a, b)
