@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
 
-from scoring.healthcard import DEFAULT_RULE
+from scoring.healthcard import DEFAULT_RULE, HealthCardRule
 
 Normalizer = Callable[[object], "str | None"]
 
@@ -267,3 +267,17 @@ NORMALIZERS: dict[str, Normalizer] = {
     "health_card": health_card,
     "text": identity,
 }
+
+
+def register_health_card_rule(name: str, rule: HealthCardRule) -> Normalizer:
+    """Make another jurisdiction's card rule available to scorecards as normaliser `name`
+    (for example "health_card_bc"); the blocking key still uses the default rule."""
+
+    @lru_cache(maxsize=_CACHE)
+    def normalize(value: object) -> str | None:
+        if value is None or isinstance(value, float):
+            return None
+        return rule.normalize(str(value))
+
+    NORMALIZERS[name] = normalize
+    return normalize

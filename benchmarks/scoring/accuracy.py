@@ -13,6 +13,7 @@ from collections import Counter
 from febrl import as_list, candidate_pairs, load
 
 from scoring import load_scorecard, score_pair
+from scoring.batch import score_pairs
 
 
 def evaluate(name: str, card_path: str | None) -> None:
@@ -22,9 +23,26 @@ def evaluate(name: str, card_path: str | None) -> None:
     recs_left = dict(zip(left.index, left.to_dict("records"), strict=True))
     recs_right = dict(zip(other.index, other.to_dict("records"), strict=True))
     counts: Counter[tuple[bool, str]] = Counter()
-    for x, y in as_list(candidate_pairs(left, right)):
-        decision = score_pair(card, recs_left[x], recs_right[y]).decision
-        counts[((x, y) in truth, decision)] += 1
+    pairs = as_list(candidate_pairs(left, right))
+    scalar = []
+    for x, y in pairs:
+        result = score_pair(card, recs_left[x], recs_right[y])
+        scalar.append((result.total, result.decision))
+        counts[((x, y) in truth, result.decision)] += 1
+        if (x, y) in truth and result.rule in ("given-name-conflict", "birth-date-conflict"):
+            counts[(True, "conflict")] += 1
+    # The same pairs through scoring.batch must give the very same totals and decisions.
+    batch = score_pairs(
+        card,
+        left,
+        other,
+        left.index.get_indexer([x for x, _ in pairs]),
+        other.index.get_indexer([y for _, y in pairs]),
+    )
+    agree = sum(
+        t == bt and d == bd
+        for (t, d), bt, bd in zip(scalar, batch["total"], batch["decision"].astype(str), strict=True)
+    )
     tp, fp = counts[(True, "match")], counts[(False, "match")]
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / len(truth)
@@ -34,7 +52,9 @@ def evaluate(name: str, card_path: str | None) -> None:
     print(
         f"{name} (card {card.id} v{card.version}, no SSN): precision {precision:.4f} recall {recall:.4f} "
         f"F1 {f1:.4f}; true pairs in review {review_true:.2%}; review tasks {review_all}; "
-        f"true pairs scored non-match {counts[(True, 'non-match')]}; false auto-links {fp}"
+        f"true pairs scored non-match {counts[(True, 'non-match')]}; false auto-links {fp}; "
+        f"true pairs capped by a twins/parent conflict rule {counts[(True, 'conflict')] / len(truth):.2%}; "
+        f"candidates {len(pairs)}, batch identical on {agree}/{len(pairs)}"
     )
 
 

@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from scoring import load_scorecard, score_pair
+
 from scoring.healthcard import HealthCardRule, OntarioHealthCard, luhn_valid, validate_health_card
+from scoring.normalize import register_health_card_rule
+from tests.scoring.conftest import FIXTURE_CARD
 
 
 class TestOntario:
@@ -46,3 +53,14 @@ def test_another_jurisdiction_plugs_in_when_it_implements_the_protocol() -> None
     rule: HealthCardRule = _EveryNineDigits()
     assert validate_health_card("123-456-789", rule)
     assert not validate_health_card("9876543217", rule)
+
+
+def test_scorecard_uses_another_rule_when_registered_as_a_normaliser(tmp_path: Path) -> None:
+    register_health_card_rule("health_card_xx", _EveryNineDigits())
+    data = json.loads(FIXTURE_CARD.read_text("utf-8"))
+    data["fields"][-1]["normalizer"] = "health_card_xx"
+    path = tmp_path / "xx.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    card = load_scorecard(path)
+    result = score_pair(card, {"health_card": "123-456-789"}, {"health_card": "123456789"})
+    assert (result.decision, result.rule) == ("match", "health-card-match")
