@@ -7,7 +7,7 @@ side scores the missing weight. The health-card rule then overrides or caps the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,7 +110,9 @@ def score_field(
     """Score one field from its normalised values (aliases, when the field has them, are read from
     the raw records and the best level over all combinations wins)."""
     if spec.aliases_key is not None:
-        return _score_with_aliases(spec, value_a, value_b, a.get(spec.aliases_key), b.get(spec.aliases_key))
+        aliases_a, aliases_b = a.get(spec.aliases_key), b.get(spec.aliases_key)
+        if _listed(aliases_a) or _listed(aliases_b):
+            return _score_with_aliases(spec, value_a, value_b, aliases_a, aliases_b)
     if value_a is None or value_b is None:
         return FieldScore(spec.name, value_a, value_b, MISSING, MISSING, spec.missing_weight)
     for level in spec.levels:
@@ -156,6 +158,11 @@ def alias_level_index(
             if index < best:
                 best, via_alias = index, bool(i or j)
     return best, via_alias
+
+
+def _listed(aliases: object) -> bool:
+    """A non-empty list (or tuple, or array) of alias values; a bare string is not a list."""
+    return isinstance(aliases, Sized) and not isinstance(aliases, str | bytes) and len(aliases) > 0
 
 
 def _with_aliases(spec: FieldSpec, value: str | None, aliases: object) -> list[str]:
