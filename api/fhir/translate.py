@@ -13,8 +13,10 @@ from datetime import date
 from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
-from fhir.resources.R4B.parameters import Parameters
+from fhir.resources.R4B.identifier import Identifier
+from fhir.resources.R4B.parameters import Parameters, ParametersParameter
 from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.reference import Reference
 
 from api.fhir.errors import FhirError
 from empi.commands import Address, CrossReferences, Demographics, OtherIdentifier, PersonName, RecordKey
@@ -230,17 +232,21 @@ def _out_address(a: dict[str, Any]) -> dict[str, Any]:
 
 
 def pix_parameters(xrefs: CrossReferences, registry: DomainRegistry) -> Parameters:
-    """ITI-83 response: a targetIdentifier per identifier and a targetId per source record."""
-    params: list[dict[str, Any]] = []
+    """ITI-83 response: a targetIdentifier per identifier and a targetId per source record.
+
+    The hot path of PIXm, so the models are constructed without re-validating values that come
+    from configuration and the database (``construct``); the tests parse every response back."""
+    params: list[ParametersParameter] = []
     for ref in xrefs.identifiers:
         domain = registry.get(ref.domain)
         if domain is None:
             continue
-        params.append({"name": "targetIdentifier", "valueIdentifier": {"system": domain.system, "value": ref.identifier}})
+        params.append(ParametersParameter.construct(
+            name="targetIdentifier", valueIdentifier=Identifier.construct(system=domain.system, value=ref.identifier)))
         if ref.record_id is not None:
-            params.append({"name": "targetId", "valueReference": {"reference": f"Patient/{ref.record_id}"}})
-    return Parameters.parse_obj({"resourceType": "Parameters", "parameter": params} if params
-                                else {"resourceType": "Parameters"})
+            params.append(ParametersParameter.construct(
+                name="targetId", valueReference=Reference.construct(reference=f"Patient/{ref.record_id}")))
+    return Parameters.construct(parameter=params) if params else Parameters.construct()
 
 
 def searchset(entries: Iterable[dict[str, Any]], *, total: int, links: Sequence[tuple[str, str]]) -> Bundle:

@@ -1,15 +1,20 @@
 """One FHIR interaction = one unit of work with its audit record.
 
-Success: the work and its audit event commit together (so a change is never unaudited). Failure: the
-work rolls back and the failure is audited in a unit of its own, then the error propagates to the
+Changes (ITI-104): the work and its audit event commit together, so a change is never unaudited.
+Queries (action ``E`` or ``R``): the work runs in a read-only unit, then its audit event is committed
+by :class:`AuditGroupCommit` before the answer is sent. Concurrent queries share one write
+transaction for their audit rows (group commit), so a query costs no write transaction of its own;
+no answer leaves before its audit row is durable.
+Failure: the work rolls back and the failure is audited on its own, then the error propagates to the
 route, which answers with an OperationOutcome.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from api.fhir.auth import Caller
 from api.fhir.errors import FhirError, from_core
@@ -23,6 +28,7 @@ if TYPE_CHECKING:
     from empi.runtime import Runtime
 
 T = TypeVar("T")
+READ_ACTIONS = ("E", "R")
 
 
 @dataclass(slots=True)
@@ -39,21 +45,89 @@ class Note:
         self.patient_ids.append(f"{key.identifier}^^^&{uid}&ISO")
 
 
+@dataclass(slots=True)
+class _Pending:
+    event: dict[str, Any]
+    done: bool = False
+    error: BaseException | None = None
+
+
+class AuditGroupCommit:
+    """Writes audit events of concurrent callers in one transaction; each caller returns only once
+    its own event is committed. The first waiting caller writes the batch (no background thread)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._cond = threading.Condition()
+        self._pending: list[_Pending] = []
+        self._writing = False
+
+    def record(self, **event: Any) -> None:
+        mine = _Pending(event)
+        with self._cond:
+            self._pending.append(mine)
+            while not mine.done:
+                if self._writing:
+                    self._cond.wait()
+                    continue
+                self._writing, batch, self._pending = True, self._pending, []
+                self._cond.release()
+                try:
+                    error = self._write(batch)
+                finally:
+                    self._cond.acquire()
+                for item in batch:
+                    item.done, item.error = True, error
+                self._writing = False
+                self._cond.notify_all()
+        if mine.error is not None:
+            raise mine.error
+
+    def _write(self, batch: list[_Pending]) -> BaseException | None:
+        try:
+            with self.rt.write() as session:
+                for item in batch:
+                    audit.record(session, **item.event)
+        except Exception as exc:  # every caller of the batch gets the failure
+            return exc
+        return None
+
+
+def group_commit(rt: Runtime) -> AuditGroupCommit:
+    """The runtime's audit group commit (one per runtime, created on first use)."""
+    found: AuditGroupCommit | None = getattr(rt, "_fhir_audit_group", None)
+    if found is None:
+        with _create_lock:
+            found = getattr(rt, "_fhir_audit_group", None)
+            if found is None:
+                found = AuditGroupCommit(rt)
+                rt._fhir_audit_group = found  # type: ignore[attr-defined]
+    return found
+
+
+_create_lock = threading.Lock()
+
+
 def perform(rt: Runtime, who: Caller, event_type: str, action: str, work: Callable[[Session, Note], T], *,
             query: str | None = None, address: str | None = None) -> T:
     note = Note(action=action)
+    base: dict[str, Any] = {"event_type": event_type, "actor": who.name, "actor_type": "client",
+                            "source_address": address, "query": query}
     try:
+        if action in READ_ACTIONS:
+            with rt.read() as session:
+                result = work(session, note)
+            group_commit(rt).record(**base, action=note.action, patient_ids=note.patient_ids,
+                                    person_id=note.person_id)
+            return result
         with rt.write() as session:
             result = work(session, note)
-            audit.record(session, event_type=event_type, action=note.action, actor=who.name, actor_type="client",
-                         source_address=address, patient_ids=note.patient_ids, person_id=note.person_id,
-                         query=query)
+            audit.record(session, **base, action=note.action, patient_ids=note.patient_ids, person_id=note.person_id)
         return result
     except (FhirError, EmpiError) as exc:
         error = exc if isinstance(exc, FhirError) else from_core(exc)
         outcome = audit.OUTCOME_MINOR if error.status == 404 else audit.OUTCOME_SERIOUS
         with rt.write() as session:
-            audit.record(session, event_type=event_type, action=note.action, actor=who.name, actor_type="client",
-                         source_address=address, patient_ids=note.patient_ids, outcome=outcome, query=query,
+            audit.record(session, **base, action=note.action, patient_ids=note.patient_ids, outcome=outcome,
                          detail={"status": error.status, "code": error.code})
         raise
