@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from scoring import load_scorecard, score_pair
-
 from scoring.healthcard import HealthCardRule, OntarioHealthCard, luhn_valid, validate_health_card
 from scoring.normalize import register_health_card_rule
 from tests.scoring.conftest import FIXTURE_CARD
