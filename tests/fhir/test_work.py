@@ -1,0 +1,41 @@
+"""api.fhir.work: query audit rows are group-committed, and each caller returns only after its own row
+is committed."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import func, select
+
+from api.fhir.work import group_commit
+from empi.models import AuditEvent
+from empi.runtime import Runtime
+
+
+def test_concurrent_callers_each_see_their_row_committed_when_returning(rt: Runtime) -> None:
+    writer = group_commit(rt)
+    assert group_commit(rt) is writer
+    missing: list[int] = []
+
+    def query(n: int) -> None:
+        writer.record(event_type="ITI-83", action="E", actor=f"device-{n}", actor_type="client")
+        with rt.read() as s:  # a fresh transaction must already see it
+            if not s.scalar(select(func.count()).where(AuditEvent.actor == f"device-{n}")):
+                missing.append(n)
+
+    threads = [threading.Thread(target=query, args=(n,)) for n in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert missing == []
+    with rt.read() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEvent)) == 24
+
+
+def test_a_failed_batch_raises_in_the_caller(rt: Runtime) -> None:
+    import pytest
+
+    with pytest.raises(Exception):  # noqa: B017, PT011 -- the database refuses a NULL actor
+        group_commit(rt).record(event_type="ITI-83", action="E", actor=None)
+    group_commit(rt).record(event_type="ITI-83", action="E", actor="after-failure")  # still usable
