@@ -88,7 +88,7 @@ class AuditGroupCommit:
             with self.rt.write() as session:
                 for item in batch:
                     audit.record(session, **item.event)
-        except Exception as exc:  # every caller of the batch gets the failure
+        except Exception as exc:  # noqa: BLE001 -- not swallowed: every caller of the batch re-raises it
             return exc
         return None
 
