@@ -35,6 +35,9 @@ def capability_statement(base: str) -> CapabilityStatement:
     patient = {
         "type": "Patient",
         "profile": "http://hl7.org/fhir/StructureDefinition/Patient",
+        "documentation": "A Patient is one source record; its id is the record's id. update and delete are "
+                         "conditional only (?identifier=system|value, ITI-104); a Patient with link "
+                         "replaced-by merges its identifier into the surviving one.",
         "interaction": [{"code": c} for c in ("read", "search-type", "update", "delete")],
         "versioning": "no-version",
         "updateCreate": True,
