@@ -200,6 +200,16 @@ _RANK = {NON_MATCH: 0, UNCERTAIN: 1, MATCH: 2}
 _NAMES = np.array([NON_MATCH, UNCERTAIN, MATCH], dtype=object)
 
 
+def _at_levels(
+    card: Scorecard, levels: dict[str, Ints], name: str, labels: tuple[str, ...]
+) -> npt.NDArray[np.bool_]:
+    """Rows whose level for field `name` has one of `labels` (missing is -1, disagree past the end)."""
+    spec = card.spec(name)
+    names = [lv.label for lv in spec.levels] + [DISAGREE]
+    wanted = [i for i, label in enumerate(names) if label in labels] + ([-1] if MISSING in labels else [])
+    return np.isin(levels[name], wanted)
+
+
 def _decide(card: Scorecard, total: Floats, levels: dict[str, Ints]) -> tuple[pd.Categorical, Objects]:
     """Vectorised engine.decide over level indexes."""
     rank = np.where(total > card.upper, 2, np.where(total < card.lower, 0, 1))
@@ -224,7 +234,10 @@ def _decide(card: Scorecard, total: Floats, levels: dict[str, Ints]) -> tuple[pd
         rank = np.where(mismatch, np.minimum(rank, 1), rank)
         rule[mismatch] = "health-card-mismatch"
     for item in card.conflicts:
-        hit = np.logical_and.reduce([disagrees(name) for name in item.fields]) & ~decided
+        hit = (
+            np.logical_and.reduce([_at_levels(card, levels, name, item.levels) for name in item.fields])
+            & ~decided
+        )
         capped = np.minimum(rank, _RANK[item.decision])
         changed = hit & (capped != rank)
         rank = np.where(changed, capped, rank)

@@ -79,6 +79,7 @@ class Conflict:
     name: str
     fields: tuple[str, ...]
     decision: str
+    levels: tuple[str, ...] = ("disagree",)  # level labels that count as conflicting
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,7 +339,11 @@ def _conflicts(data: object, names: set[str], problems: list[str]) -> tuple[Conf
         for member in members:
             if member not in names:
                 problems.append(f"{at}fields: {member!r} is not a field")
-        conflicts.append(Conflict(name, tuple(members), decision))
+        levels = item.get("levels", ["disagree"])
+        if not isinstance(levels, list) or not levels or not all(isinstance(lv, str) for lv in levels):
+            problems.append(f"{at}levels: must be a non-empty list of level labels")
+            levels = ["disagree"]
+        conflicts.append(Conflict(name, tuple(members), decision, tuple(levels)))
     return tuple(conflicts)
 
 
