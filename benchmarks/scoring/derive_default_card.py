@@ -141,13 +141,7 @@ def build() -> dict[str, object]:
         # postal code, city and province.
         # Twins differ only in given name, a parent and child only in birth date: never auto-link those.
         "conflicts": [
-            # "similar" (Jaro-Winkler 0.8-0.9) is a different name, not a typo: Jayden and Hayden.
-            {
-                "name": "given-name-conflict",
-                "fields": ["given_name"],
-                "levels": ["similar", "disagree"],
-                "decision": CONFLICT_DECISION,
-            },
+            {"name": "given-name-conflict", "fields": ["given_name"], "decision": CONFLICT_DECISION},
             {"name": "birth-date-conflict", "fields": ["birth_date"], "decision": CONFLICT_DECISION},
         ],
         "groups": [{"name": "household", "fields": HOUSEHOLD, "max_weight": household_cap()}],

@@ -65,5 +65,5 @@ def test_default_card_keeps_precision_and_recall_when_linking_febrl4(default_car
     recall = (matched & is_true).sum() / len(truth)
     review = ((scored["decision"].astype(str) == "uncertain") & is_true).sum() / len(truth)
     assert precision >= 0.995
-    assert recall >= 0.80
+    assert recall >= 0.81
     assert review <= 0.02
