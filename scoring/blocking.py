@@ -44,8 +44,6 @@ def blocking_keys(record: Mapping[str, Any]) -> set[str]:
         keys.add(f"fp:{sx_family}|{postal}")  # a household or a person with wrong/missing date and given name
     if given and postal:
         keys.add(f"gp:{given[0]}|{postal}")
-    if family and len(digits) == 8:
-        keys.add(f"fm:{family[0]}|{digits[4:]}")  # same initial, month and day: survives a year error
     street = _street_key(normalize.address(record.get("address_line")))
     if street:
         keys.add(f"ad:{street}")  # same house: survives changes to every personal field

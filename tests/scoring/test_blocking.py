@@ -16,8 +16,8 @@ def _shares_a_key(a: dict[str, Any], b: dict[str, Any]) -> bool:
 class TestBlockingKeys:
     def test_keys_are_prefixed_and_few_when_record_is_full(self) -> None:
         keys = blocking_keys(make_record(health_card="9876543217"))
-        assert 0 < len(keys) <= 9
-        assert all(key[:3] in {"hc:", "ph:", "db:", "sx:", "nm:", "fp:", "gp:", "fm:", "ad:"} for key in keys)
+        assert 0 < len(keys) <= 8
+        assert all(key[:3] in {"hc:", "ph:", "db:", "sx:", "nm:", "fp:", "gp:", "ad:"} for key in keys)
         assert {"hc:9876543217", "db:19800513", "sx:T651|1980"} <= keys
 
     def test_no_keys_when_record_is_empty(self) -> None:
@@ -51,5 +51,5 @@ class TestBlockingKeys:
 def test_keys_are_deterministic_and_short_when_records_vary(record: dict[str, Any]) -> None:
     keys = blocking_keys(record)
     assert keys == blocking_keys(dict(record))
-    assert len(keys) <= 9
+    assert len(keys) <= 8
     assert all(len(key) <= 40 and ":" in key for key in keys)
