@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scoring import Scorecard, score_pair
-from scoring.batch import score_frame
+from scoring.batch import score_frame, score_pairs
 from tests.scoring.test_engine import _record
 
 _pairs = st.lists(st.tuples(_record, _record), min_size=1, max_size=40)
@@ -55,3 +55,17 @@ def test_missing_columns_count_as_missing_values(default_card: Scorecard) -> Non
 def test_unaligned_frames_are_rejected(default_card: Scorecard) -> None:
     with pytest.raises(ValueError, match="rows"):
         score_frame(default_card, pd.DataFrame({"given_name": ["A"]}), pd.DataFrame({"given_name": []}))
+
+
+def test_score_pairs_equals_score_pair_when_records_repeat(default_card: Scorecard) -> None:
+    people = [
+        {"given_name": "Ann", "family_name": "Roy", "birth_date": "1980-05-13", "postal_code": "K1A 0B1"},
+        {"given_name": "Anne", "family_name": "Roy", "birth_date": "1980-13-05", "postal_code": "K1A 0B2"},
+        {"given_name": "Roy", "family_name": "Ann", "birth_date": None, "family_name_aliases": ["Gagnon"]},
+    ]
+    left_rows, right_rows = [0, 0, 1, 2, 2, 1], [1, 2, 2, 0, 2, 1]
+    frame = pd.DataFrame(people)
+    scored = score_pairs(default_card, frame, frame, left_rows, right_rows)
+    for k, (i, j) in enumerate(zip(left_rows, right_rows, strict=True)):
+        expected = score_pair(default_card, people[i], people[j])
+        assert (scored.loc[k, "total"], scored.loc[k, "decision"]) == (expected.total, expected.decision)

@@ -69,11 +69,13 @@ class TestLoad:
 
     def test_conflict_and_group_problems_are_reported_when_malformed(self, tmp_path: Path) -> None:
         data = _fixture_data()
-        data["conflicts"] = [{"name": "x", "fields": ["given_name"], "decision": "match"}]
+        data["conflicts"] = [
+            {"name": "x", "fields": ["given_name"], "decision": "match", "levels": "similar"}
+        ]
         data["groups"] = [{"name": "g", "fields": ["postal_code", "nowhere"], "max_weight": 3}]
         with pytest.raises(ScorecardError) as caught:
             load_scorecard(_write(tmp_path, data))
-        assert len(caught.value.problems) == 2
+        assert len(caught.value.problems) == 3
 
     def test_save_round_trips_when_reloaded(self, fixture_card: Scorecard, tmp_path: Path) -> None:
         path = tmp_path / "copy.json"
