@@ -47,7 +47,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    # psycopg prepares a statement after 5 runs, and PostgreSQL then may keep a generic plan chosen while
+    # the tables were small: the blocking-key lookup went from 0.4 ms to 11 ms a feed at 3,000 records.
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
+                         connect_args={"prepare_threshold": None})
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
