@@ -260,3 +260,8 @@ from api.mllp import iti30, pdq
 
 for _table in (pdq.HANDLERS, iti30.HANDLERS):
     HANDLERS.update({key: Handler(**fields) for key, fields in _table.items()})
+
+# ITI-8 and ITI-9 are audited by a wrapper (api.mllp.audit_trail); the handlers above stay as they are.
+from api.mllp import audit_trail
+
+HANDLERS.update(audit_trail.audited_table(HANDLERS))
