@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select
-from sqlalchemy.orm import aliased
+from sqlalchemy import select, text
 
 from empi.commands import CrossReference, CrossReferences, RecordKey
 from empi.errors import UnknownIdentifier
@@ -19,22 +17,18 @@ if TYPE_CHECKING:
     from empi.runtime import Runtime
 
 
-# Built once: a fresh aliased() per call re-creates every column proxy on first use (~8 ms a query).
-_ASKED = aliased(SourceRecord)
-_OTHER = aliased(SourceRecord)
-_ASKED_LINK = aliased(Link)
-_OTHER_LINK = aliased(Link)
-
-
-def _warm_aliases() -> None:
-    # An alias adapts its columns lazily, and two threads doing that at once can build two different
-    # column sets ("Can't determine which FROM clause to join from"): adapt them here, once, at import.
-    for alias in (_ASKED, _OTHER, _ASKED_LINK, _OTHER_LINK):
-        for attr in sa_inspect(alias).mapper.column_attrs:
-            getattr(alias, attr.key).__clause_element__()
-
-
-_warm_aliases()
+# The PIX hot path as one constant statement: its compiled form is cached, and no ORM entity is built
+# per row (the ORM select cost ~0.7 ms a query, the statement itself ~0.15 ms).
+_XREF = text("""
+    SELECT asked.id, asked_link.person_id, person.regional_id, other.identifier, other.domain, other.id
+    FROM source_record AS asked
+    JOIN link AS asked_link ON asked_link.record_id = asked.id
+    JOIN person ON person.id = asked_link.person_id
+    JOIN link AS other_link ON other_link.person_id = asked_link.person_id
+    JOIN source_record AS other ON other.id = other_link.record_id
+    WHERE asked.domain = :domain AND asked.identifier = :identifier AND asked.status = 'active'
+      AND other.status = 'active'
+    ORDER BY other.domain, other.identifier""")
 
 
 def cross_references(session: Session, key: RecordKey, *, rt: Runtime,
@@ -47,17 +41,8 @@ def cross_references(session: Session, key: RecordKey, *, rt: Runtime,
     regional = rt.registry.regional
     if regional is not None and key.domain.upper() == regional.namespace.upper():
         return _by_regional_id(session, key.identifier, rt=rt, domains=domains)
-    asked, other, asked_link, other_link = _ASKED, _OTHER, _ASKED_LINK, _OTHER_LINK
     # one round trip: the asked record's person and every active record of that person (itself included)
-    rows = session.execute(
-        select(asked.id, asked_link.person_id, Person.regional_id, other.identifier, other.domain, other.id)
-        .join(asked_link, asked_link.record_id == asked.id)
-        .join(Person, Person.id == asked_link.person_id)
-        .join(other_link, other_link.person_id == asked_link.person_id)
-        .join(other, other.id == other_link.record_id)
-        .where(asked.domain == key.domain, asked.identifier == key.identifier, asked.status == "active",
-               other.status == "active")
-        .order_by(other.domain, other.identifier)).all()
+    rows = session.execute(_XREF, {"domain": key.domain, "identifier": key.identifier}).all()
     if not rows:
         raise UnknownIdentifier("the identifier is not known in its domain", field="identifier")
     record_id, person_id, regional_id = rows[0][0], rows[0][1], rows[0][2]
