@@ -15,8 +15,6 @@ from tests.mllp.support import Client, Hl7
 
 NIST1 = "2.16.840.1.113883.3.72.5.9.1"
 IHE = "1.3.6.1.4.1.21367.2010.1.1"
-BASE = {("ADT", t): handlers.MERGE if t == "A40" else handlers.FEED for t in ("A01", "A04", "A05", "A08", "A40")}
-BASE[("QBP", "Q23")] = handlers.PIX_QUERY
 
 
 def adt(trigger: str, pid3: str, ctrl: str, extra: str = "") -> str:
@@ -32,14 +30,16 @@ def q23(pid3: str, ctrl: str) -> str:
 
 @pytest.fixture
 def client(rt: Runtime) -> Iterator[Client]:
-    table = {**handlers.HANDLERS, **audit_trail.audited_table(BASE)}
-    if any(h.decode.__qualname__.startswith("audited.") for k, h in handlers.HANDLERS.items() if k in BASE):
-        table = dict(handlers.HANDLERS)  # already registered in the dispatch table
-    handle = serve_in_thread(rt, handler_table=table)
+    handle = serve_in_thread(rt)  # the real dispatch table, where audit_trail wraps ITI-8 and ITI-9
     c = Client(handle.port)
     yield c
     c.close()
     handle.stop()
+
+
+def test_the_dispatch_table_audits_iti8_and_iti9() -> None:
+    for key in audit_trail.TRANSACTIONS:
+        assert handlers.HANDLERS[key].decode.__qualname__.startswith("audited."), key
 
 
 def events(rt: Runtime, kind: str) -> list[AuditEvent]:
