@@ -3,7 +3,8 @@
 Adapters call :func:`record` inside their unit of work (or in a unit of their own for reads), with
 who (``actor``), what (``event_type`` such as ``ITI-9``, ``action`` C/R/U/D/E), which patients
 (identifiers as ``value^^^&uid&ISO`` strings, and the person id where known) and the outcome.
-Listeners in ``SINKS`` (for example an RFC 5424 syslog sender) get every event after it is stored.
+Listeners in ``SINKS`` (for example an RFC 5424 syslog sender) get every event as it is stored, with the
+session, so they can act once it commits.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ OUTCOME_MINOR = 4  # e.g. an unknown identifier in a query
 OUTCOME_SERIOUS = 8  # rejected input
 OUTCOME_MAJOR = 12  # internal failure
 
-SINKS: list[Callable[[AuditEvent], None]] = []
+# A sink gets the writing session (to act after its commit) and the stored event.
+SINKS: list[Callable[[Session, AuditEvent], None]] = []
 
 _INSERT = insert(AuditEvent.__table__)  # a constant statement, compiled once
 
@@ -37,5 +39,5 @@ def record(session: Session, *, event_type: str, action: str, actor: str, outcom
     key = session.execute(_INSERT, values).inserted_primary_key
     event = AuditEvent(id=key[0] if key else None, **values)  # transient: for the sinks and the caller
     for sink in SINKS:
-        sink(event)
+        sink(session, event)
     return event

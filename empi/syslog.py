@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from xml.sax.saxutils import escape, quoteattr
 
 from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from empi import audit
 from empi.config import ConfigError
@@ -100,12 +100,8 @@ class SyslogSink:
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
         self._lock = threading.Lock()
 
-    def __call__(self, ev: AuditEvent) -> None:
+    def __call__(self, session: Session, ev: AuditEvent) -> None:
         data = frame(ev, app=self.app, hostname=self.hostname)[:MAX_DATAGRAM]
-        session = object_session(ev)
-        if session is None:
-            self.send(data)
-            return
 
         def after_commit(_session: Session) -> None:
             self.send(data)
