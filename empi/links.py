@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from empi.commands import LinkMethod
@@ -13,13 +14,28 @@ from empi.models import Link, LinkEvent, Person, SourceRecord, utcnow
 from empi.text import luhn_digit
 
 
-def new_person(session: Session) -> Person:
-    person = Person()
-    session.add(person)
-    session.flush()
-    base = f"{person.id:09d}"
-    person.regional_id = base + luhn_digit(base)
-    return person
+@dataclass(frozen=True, slots=True)
+class NewPerson:
+    id: int
+    regional_id: str
+
+
+_PERSON = Person.__table__
+_INSERT_PERSON = insert(_PERSON)
+_SET_REGIONAL_ID = update(_PERSON).where(_PERSON.c.id == bindparam("pid")).values(regional_id=bindparam("rid"))
+_INSERT_LINK = insert(Link.__table__)
+_INSERT_EVENT = insert(LinkEvent.__table__)
+
+
+def new_person(session: Session) -> NewPerson:
+    """A new person with its regional ID: nine digits of the person's number and a Luhn check digit."""
+    now = utcnow()
+    key = session.execute(_INSERT_PERSON, {"is_active": True, "created_at": now, "updated_at": now})
+    person_id = int(key.inserted_primary_key[0])
+    base = f"{person_id:09d}"
+    regional_id = base + luhn_digit(base)
+    session.execute(_SET_REGIONAL_ID, {"pid": person_id, "rid": regional_id})
+    return NewPerson(id=person_id, regional_id=regional_id)
 
 
 def person_of(session: Session, record_id: int) -> int | None:
@@ -36,25 +52,26 @@ def set_link(session: Session, record: SourceRecord, person_id: int, *, method: 
     """Point the record at ``person_id``; returns the previous person (None when it had none).
 
     ``fresh`` says the record is new in this transaction, so it has no link to look up."""
-    link = None if fresh else session.get(Link, record.id)
-    previous = link.person_id if link else None
     card_id = getattr(card, "id", None)
     card_version = getattr(card, "version", None)
-    if link is None:
-        link = Link(record_id=record.id, person_id=person_id)
-        session.add(link)
-    link.person_id = person_id
-    link.method = method.value
-    link.score = score
-    link.scorecard_id = card_id
-    link.scorecard_version = card_version
-    link.breakdown = breakdown
-    link.created_by = actor
-    link.created_at = utcnow()
-    session.add(LinkEvent(record_id=record.id, action=action, from_person_id=previous, to_person_id=person_id,
-                          method=method.value, score=score, scorecard_id=card_id,
-                          scorecard_version=card_version, reason=reason, actor=actor))
-    session.flush()
+    now = utcnow()
+    values = {"person_id": person_id, "method": method.value, "score": score, "scorecard_id": card_id,
+              "scorecard_version": card_version, "breakdown": breakdown, "created_by": actor, "created_at": now}
+    if fresh:  # a record new in this transaction: nothing to look up, plain inserts
+        previous = None
+        session.execute(_INSERT_LINK, {"record_id": record.id, **values})
+    else:
+        link = session.get(Link, record.id)
+        previous = link.person_id if link else None
+        if link is None:
+            link = Link(record_id=record.id)
+            session.add(link)
+        for name, value in values.items():
+            setattr(link, name, value)
+    session.execute(_INSERT_EVENT, {"record_id": record.id, "action": action, "from_person_id": previous,
+                                    "to_person_id": person_id, "method": method.value, "score": score,
+                                    "scorecard_id": card_id, "scorecard_version": card_version, "reason": reason,
+                                    "actor": actor, "at": now})
     if previous is not None and previous != person_id:
         retire_if_empty(session, previous, into=person_id)
     return previous

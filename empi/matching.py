@@ -16,18 +16,27 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select, text
 from sqlalchemy.orm import Session
 
-from empi.models import BlockingKey, Link, MatchExclusion, Person, SourceRecord
-from empi.records import scoring_view
+from empi.models import Link, MatchExclusion, Person, SourceRecord
+from empi.records import VIEW_COLUMNS, scoring_view
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateRecord:
+    """The candidate record's key (the demographics scored are in the candidate's breakdown)."""
+
+    id: int
+    domain: str
+    identifier: str
 
 
 @dataclass(slots=True)
 class Candidate:
     person_id: int
     regional_id: str | None
-    record: SourceRecord
+    record: CandidateRecord
     score: Any  # scoring.PairScore
 
     @property
@@ -63,6 +72,20 @@ def excluded_records(session: Session, record_id: int) -> set[int]:
     return {a if b == record_id else b for a, b in rows}
 
 
+_RECORD = SourceRecord.__table__
+# Constant statements (compiled once); candidates are read as plain rows, not ORM objects.
+_CANDIDATE_IDS = text(
+    "SELECT DISTINCT record_id FROM blocking_key WHERE key IN :keys AND record_id != :rid LIMIT :limit"
+).bindparams(bindparam("keys", expanding=True))
+_CANDIDATE_ROWS = (
+    select(_RECORD.c.id, _RECORD.c.domain, _RECORD.c.identifier, _RECORD.c.names,
+           *(_RECORD.c[name] for name in VIEW_COLUMNS), Link.__table__.c.person_id, Person.__table__.c.regional_id)
+    .join(Link.__table__, Link.__table__.c.record_id == _RECORD.c.id)
+    .join(Person.__table__, Person.__table__.c.id == Link.__table__.c.person_id)
+    .where(_RECORD.c.id.in_(bindparam("ids", expanding=True)), _RECORD.c.status == "active")
+)
+
+
 def candidates_for(session: Session, record: SourceRecord, keys: set[str], *, card: Any,
                    limit: int = 200, fresh: bool = False) -> list[Candidate]:
     """Score the record against every person sharing a blocking key; best record per person."""
@@ -70,24 +93,21 @@ def candidates_for(session: Session, record: SourceRecord, keys: set[str], *, ca
 
     if not keys:
         return []
-    ids = session.scalars(select(BlockingKey.record_id).where(BlockingKey.key.in_(sorted(keys)),
-                                                              BlockingKey.record_id != record.id)
-                          .distinct().limit(limit)).all()
+    ids = session.execute(_CANDIDATE_IDS, {"keys": sorted(keys), "rid": record.id or -1, "limit": limit}).scalars().all()
     if not ids:
         return []
-    rows = session.execute(select(SourceRecord, Link.person_id, Person.regional_id)
-                           .join(Link, Link.record_id == SourceRecord.id)
-                           .join(Person, Person.id == Link.person_id)
-                           .where(SourceRecord.id.in_(ids), SourceRecord.status == "active")).all()
+    rows = session.execute(_CANDIDATE_ROWS, {"ids": list(ids)}).all()
     excluded = set() if fresh else excluded_records(session, record.id)  # a new record has no exclusions
-    blocked_persons = {pid for rec, pid, _ in rows if rec.id in excluded}
+    blocked_persons = {row.person_id for row in rows if row.id in excluded}
     mine = scoring_view(record)
     best: dict[int, Candidate] = {}
-    for rec, pid, rid in rows:
-        if pid in blocked_persons:
+    for row in rows:
+        if row.person_id in blocked_persons:
             continue
-        result = score_pair(card, mine, scoring_view(rec))
-        cand = Candidate(person_id=pid, regional_id=rid, record=rec, score=result)
+        result = score_pair(card, mine, scoring_view(row))
+        cand = Candidate(person_id=row.person_id, regional_id=row.regional_id,
+                         record=CandidateRecord(row.id, row.domain, row.identifier), score=result)
+        pid = row.person_id
         if pid not in best or _rank(cand) > _rank(best[pid]):
             best[pid] = cand
     return sorted(best.values(), key=_rank, reverse=True)

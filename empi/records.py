@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, insert, text
 from sqlalchemy.orm import Session
 
 from empi.commands import UNSET, Address, Demographics, PersonName, RecordKey
@@ -17,9 +17,13 @@ from empi.text import lock_id, search_norm
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
+_RECORD_ID = text("SELECT id FROM source_record WHERE domain = :domain AND identifier = :identifier")
+
+
 def get_record(session: Session, key: RecordKey) -> SourceRecord | None:
-    return session.scalars(select(SourceRecord).where(SourceRecord.domain == key.domain,
-                                                      SourceRecord.identifier == key.identifier)).first()
+    # the id first (cheap, and usually absent for a new feed), the ORM object only when it exists
+    record_id = session.execute(_RECORD_ID, {"domain": key.domain, "identifier": key.identifier}).scalar()
+    return None if record_id is None else session.get(SourceRecord, record_id)
 
 
 def lock_keys(session: Session, keys: Iterable[str]) -> None:
@@ -97,26 +101,16 @@ def apply_demographics(record: SourceRecord, demo: Demographics) -> None:
         record.other_identifiers = [o.as_dict() for o in (demo.other_identifiers or [])]
 
 
-def scoring_view(record: SourceRecord) -> dict[str, Any]:
-    """The record as the scorecard sees it (the mapping `scoring.score_pair` takes)."""
-    aliases = [n.get("family") for n in (record.names or [])[1:] if n.get("family")]
-    if record.mothers_maiden_name is None:
-        pass
-    return {
-        "given_name": record.given_name,
-        "middle_name": record.middle_name,
-        "family_name": record.family_name,
-        "family_name_aliases": aliases,
-        "birth_date": record.birth_date,
-        "sex": record.sex,
-        "address_line": record.address_line,
-        "city": record.city,
-        "province": record.province,
-        "postal_code": record.postal_code,
-        "phone": record.phone,
-        "health_card": record.health_card,
-        "mothers_maiden_name": record.mothers_maiden_name,
-    }
+# The columns the scorecard reads (the keys of `scoring.score_pair`'s records).
+VIEW_COLUMNS = ("given_name", "middle_name", "family_name", "birth_date", "sex", "address_line", "city", "province",
+                "postal_code", "phone", "health_card", "mothers_maiden_name")
+
+
+def scoring_view(record: Any) -> dict[str, Any]:
+    """The record as the scorecard sees it: a SourceRecord, or any row with those columns and ``names``."""
+    view = {name: getattr(record, name) for name in VIEW_COLUMNS}
+    view["family_name_aliases"] = [n.get("family") for n in (record.names or [])[1:] if n.get("family")]
+    return view
 
 
 def refresh_search_rows(session: Session, record: SourceRecord, keys: Sequence[str], *, fresh: bool = False) -> None:
