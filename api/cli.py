@@ -49,7 +49,7 @@ def _serve(args: argparse.Namespace) -> int:
     rt = runtime_from(args, http_port=args.http_port, mllp_port=args.mllp_port, http_host=args.host,
                       mllp_host=args.host)
     s = rt.settings
-    mllp = serve_in_thread(rt, host=s.mllp_host, port=s.mllp_port)
+    mllp = serve_in_thread(rt, host=s.mllp_host, port=s.mllp_port, decode_processes=max(0, s.decode_processes))
     from api.mllp.notify import start_worker
 
     outbox = start_worker(rt)  # ITI-10 delivery, when consumers are configured

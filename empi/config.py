@@ -75,6 +75,7 @@ class Settings:
     idle_timeout: float = 300.0
     read_timeout: float = 30.0
     mllp_workers: int = 8
+    decode_processes: int = 1  # HL7 parsing in forked worker processes (0: in the listener's threads)
     review_margin: float = 5.0  # a second person within this many points of the best goes to review
     max_candidates: int = 200
     consumers: tuple[Consumer, ...] = ()
@@ -201,7 +202,7 @@ def _domain(raw: Mapping[str, Any], where: str, problems: list[str], *, regional
 _SERVICE_KEYS: dict[str, type | tuple[type, ...]] = {
     "database_url": str, "http_host": str, "http_port": int, "mllp_host": str, "mllp_port": int,
     "application": str, "facility": str, "scorecard": str, "max_message_bytes": int,
-    "idle_timeout": (int, float), "read_timeout": (int, float), "mllp_workers": int,
+    "idle_timeout": (int, float), "read_timeout": (int, float), "mllp_workers": int, "decode_processes": int,
     "review_margin": (int, float), "max_candidates": int, "secret_key": str, "audit_syslog": str,
 }
 
