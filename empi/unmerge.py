@@ -87,11 +87,13 @@ def _pid(rt: Runtime, record: SourceRecord) -> str:
 
 
 def _finish(session: Session, rt: Runtime, *, kind: str, person_id: int, records: Sequence[SourceRecord],
-            changed: Sequence[int], actor: str, actor_type: str, detail: dict[str, Any]) -> Undone:
+            changed: Sequence[int], actor: str, actor_type: str, reason: str | None,
+            detail: dict[str, Any]) -> Undone:
     for rec in records:
         review.supersede_open_tasks(session, rec.id, actor=actor)
     audit.record(session, event_type=EVENT, action="U", actor=actor, actor_type=actor_type,
-                 patient_ids=[_pid(rt, r) for r in records], person_id=person_id, detail={"undo": kind, **detail})
+                 patient_ids=[_pid(rt, r) for r in records], person_id=person_id,
+                 detail={"undo": kind, "reason": reason, **detail})
     ids = tuple(sorted({p for p in changed if p is not None}))
     rt.changed(session, ids)
     return Undone(kind=kind, person_id=person_id, record_ids=tuple(r.id for r in records), changed_persons=ids)
@@ -147,7 +149,7 @@ def undo_record_merge(session: Session, key: RecordKey, *, rt: Runtime, actor: s
     moved = _moved_back(session, former, target, after=event.id, actor=actor, reason=reason) if target else []
     _restore_subsumed(session, record, former, actor=actor, reason=reason)
     return _finish(session, rt, kind="record-merge", person_id=former, records=[record, *moved],
-                   changed=(former, target or former), actor=actor, actor_type=actor_type,
+                   changed=(former, target or former), actor=actor, actor_type=actor_type, reason=reason,
                    detail={"surviving_record_id": survivor.id if survivor else None, "from_person_id": target,
                            "undone_event_id": event.id})
 
@@ -175,7 +177,7 @@ def undo_person_merge(session: Session, person_id: int, *, rt: Runtime, actor: s
     if not moved and not subsumed:
         raise Conflict("none of the merged records can be moved back: they have moved since", field="person")
     return _finish(session, rt, kind="person-merge", person_id=person_id, records=[*subsumed, *moved],
-                   changed=(person_id, target), actor=actor, actor_type=actor_type,
+                   changed=(person_id, target), actor=actor, actor_type=actor_type, reason=reason,
                    detail={"from_person_id": target})
 
 
@@ -212,7 +214,7 @@ def undo_link(session: Session, record_id: int, *, rt: Runtime, actor: str, acto
                                            reason=reason or "link undone"))
     links.set_link(session, record, target, method=LinkMethod.MANUAL, action="undo", actor=actor, reason=reason)
     return _finish(session, rt, kind="link", person_id=target, records=[record], changed=(current, target),
-                   actor=actor, actor_type=actor_type,
+                   actor=actor, actor_type=actor_type, reason=reason,
                    detail={"from_person_id": current, "undone_event_id": event.id, "undone_action": event.action})
 
 
