@@ -31,14 +31,21 @@ from api.review.auth import (
     set_cookie,
     signin_url,
 )
-from empi import audit, review, stewardship, users
+from empi import audit, review, stewardship, unmerge, users
+from empi.commands import RecordKey
 from empi.errors import AlreadyResolved, Conflict, EmpiError, InvalidInput, NotFound
+from empi.models import Person, SourceRecord
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(prefix="/review", include_in_schema=False)
 User = Annotated[users.SignedIn, Depends(current_user)]
 DECISIONS = {"link": stewardship.link_to_candidate, "merge": stewardship.merge_persons}
+UNDONE_WORDS = {
+    "link": "Link undone: the record is back on",
+    "person-merge": "Person merge undone: the merged person is active again as",
+    "record-merge": "Record merge undone: the merged record is active again on",
+}
 
 
 def page(request: Request, name: str, context: dict[str, Any], *, status: int = 200) -> HTMLResponse:
@@ -149,9 +156,19 @@ def decide(
 
 
 @router.get("/persons/{person_id}")
-def person_page(request: Request, who: User, person_id: int, unlinked: int | None = None) -> HTMLResponse:
+def person_page(
+    request: Request,
+    who: User,
+    person_id: int,
+    unlinked: int | None = None,
+    undone: str | None = None,
+    to: int | None = None,
+) -> HTMLResponse:
     with runtime(request).read() as session:
         data = views.person(session, person_id)
+        if data is not None:
+            data["undos"] = views.undos(session, person_id)
+        restored = session.get(Person, to) if undone in UNDONE_WORDS and to else None
     if data is None:
         return page(
             request,
@@ -160,7 +177,47 @@ def person_page(request: Request, who: User, person_id: int, unlinked: int | Non
             status=404,
         )
     _audit_view(request, who, "person", data["records"], person_id=person_id)
-    return page(request, "person.html", {"who": who, "p": data, "unlinked": unlinked})
+    flash = (
+        {"text": UNDONE_WORDS[undone or ""], "id": restored.id, "regional_id": restored.regional_id}
+        if restored is not None
+        else None
+    )
+    return page(request, "person.html", {"who": who, "p": data, "unlinked": unlinked, "undone": flash})
+
+
+@router.post("/persons/{person_id}/undo")
+def undo(
+    request: Request,
+    who: User,
+    person_id: int,
+    kind: Annotated[str, Form()] = "",
+    target: Annotated[int | None, Form()] = None,
+    event_id: Annotated[int | None, Form()] = None,
+    reason: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(who, csrf)
+    require_steward(who)
+    rt = runtime(request)
+    try:
+        with rt.write() as session:
+            done = _undo(session, rt, person_id, kind, target, event_id, actor=who.username, reason=reason)
+    except EmpiError as exc:
+        with rt.read() as session:
+            data = views.person(session, person_id)
+            if data is not None:
+                data["undos"] = views.undos(session, person_id)
+        if data is None:
+            return _message(request, who, exc)
+        context = {
+            "who": who,
+            "p": data,
+            "error": exc.message,
+            "error_undo": (kind, target),
+            "reason": reason,
+        }
+        return page(request, "person.html", context, status=_status(exc))
+    return see_other(f"/review/persons/{person_id}?" + urlencode({"undone": done.kind, "to": done.person_id}))
 
 
 @router.post("/records/{record_id}/unlink")
@@ -253,6 +310,48 @@ def _audit_view(
             person_id=detail.get("person_id"),
             detail={"page": what, **detail},
         )
+
+
+def _undo(
+    session: Any,
+    rt: Any,
+    person_id: int,
+    kind: str,
+    target: int | None,
+    event_id: int | None,
+    *,
+    actor: str,
+    reason: str,
+) -> unmerge.Undone:
+    """Apply one undo the person page offered, if it is still on offer (same change, same event)."""
+    why = reason.strip()
+    if not why:
+        raise InvalidInput("a reason is required for every decision", field="reason")
+    if len(why) > stewardship.MAX_REASON:
+        raise InvalidInput(f"the reason is longer than {stewardship.MAX_REASON} characters", field="reason")
+    if session.get(Person, person_id) is None:
+        raise NotFound("there is no such person", field="person")
+    if kind not in UNDONE_WORDS or target is None or event_id is None:
+        raise InvalidInput("choose a change to undo", field="kind")
+    offered = {
+        (u.kind, u.person_id if u.kind == "person-merge" else u.record_id, u.event_id)
+        for u in unmerge.undoable(session, person_id)
+    }
+    if (kind, target, event_id) not in offered:
+        raise Conflict(
+            "this change can no longer be undone from this page: it was undone or changed since "
+            "the page was shown. Nothing was changed; the page now shows what can be undone."
+        )
+    if kind == "person-merge":
+        return unmerge.undo_person_merge(session, target, rt=rt, actor=actor, reason=why)
+    if kind == "link":
+        return unmerge.undo_link(session, target, rt=rt, actor=actor, reason=why)
+    record = session.get(SourceRecord, target)
+    if record is None:
+        raise NotFound("there is no such record", field="target")
+    return unmerge.undo_record_merge(
+        session, RecordKey(record.identifier, record.domain), rt=rt, actor=actor, reason=why
+    )
 
 
 def _status(exc: EmpiError) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from empi import links, review, stewardship
+from empi import links, review, stewardship, unmerge
 from empi.models import Link, LinkEvent, MatchExclusion, Person, RecordName, ReviewTask, SourceRecord
 from empi.patients import describe
 from empi.runtime import Runtime
@@ -373,3 +373,44 @@ def search(session: Session, q: str) -> list[dict[str, Any]]:
     return [
         record_view(session, r) for r in sorted(found.values(), key=lambda r: (r.family_name or "", r.id))
     ]
+
+
+UNDO_LABELS = {"link": "Link", "person-merge": "Person merge", "record-merge": "Record merge"}
+
+
+def undos(session: Session, person_id: int) -> list[dict[str, Any]]:
+    """What :func:`empi.unmerge.undoable` offers on this person, described for the Undo section.
+
+    ``target`` is the record (link, record merge) or the merged-away person (person merge) the form
+    posts back with the event number, so a form shown before a later change is refused as stale."""
+    out = []
+    for u in unmerge.undoable(session, person_id):
+        row: dict[str, Any] = {
+            "kind": u.kind,
+            "label": UNDO_LABELS.get(u.kind, u.kind),
+            "event_id": u.event_id,
+            "at": when(u.at),
+            "actor": u.actor,
+        }
+        if u.kind == "person-merge" and u.person_id is not None:
+            merged = session.get(Person, u.person_id)
+            regional = merged.regional_id if merged else str(u.person_id)
+            row.update(
+                target=u.person_id,
+                what=f"person {regional}",
+                text=f"Person {regional} was merged into this person.",
+            )
+        else:
+            rec = session.get(SourceRecord, u.record_id)
+            if rec is None:
+                continue
+            what = f"{rec.domain} {rec.identifier}"
+            if u.kind == "record-merge":
+                survivor = session.get(SourceRecord, rec.merged_into_id) if rec.merged_into_id else None
+                into = f"{survivor.domain} · {survivor.identifier}" if survivor else "another record"
+                text = f"{rec.domain} · {rec.identifier} was merged into {into}."
+            else:
+                text = f"{rec.domain} · {rec.identifier} was linked to this person."
+            row.update(target=rec.id, what=what, text=text)
+        out.append(row)
+    return out
