@@ -77,7 +77,7 @@ class Settings:
     mllp_workers: int = 8
     decode_processes: int = 1  # HL7 parsing in forked worker processes (0: in the listener's threads)
     review_margin: float = 5.0  # a second person within this many points of the best goes to review
-    max_candidates: int = 200
+    max_candidates: int = 50  # candidate records scored per feed, those sharing the most blocking keys first
     consumers: tuple[Consumer, ...] = ()
     secret_key: str = ""
     audit_syslog: str = ""  # host:port of an RFC 5424 collector (UDP), empty: off

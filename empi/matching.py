@@ -74,8 +74,11 @@ def excluded_records(session: Session, record_id: int) -> set[int]:
 
 _RECORD = SourceRecord.__table__
 # Constant statements (compiled once); candidates are read as plain rows, not ORM objects.
+# Records sharing more blocking keys come first, so the cap on scored candidates keeps the likeliest
+# ones however large a block grows (a common surname in a birth year, a busy street).
 _CANDIDATE_IDS = text(
-    "SELECT DISTINCT record_id FROM blocking_key WHERE key IN :keys AND record_id != :rid LIMIT :limit"
+    "SELECT record_id FROM blocking_key WHERE key IN :keys AND record_id != :rid "
+    "GROUP BY record_id ORDER BY count(*) DESC, record_id DESC LIMIT :limit"
 ).bindparams(bindparam("keys", expanding=True))
 _CANDIDATE_ROWS = (
     select(_RECORD.c.id, _RECORD.c.domain, _RECORD.c.identifier, _RECORD.c.names,

@@ -103,6 +103,18 @@ class TestRegister:
         b = register(rt, "B1", "HOSPB", person(health_card=OTHER_VALID_HC))
         assert b.person_id != a.person_id
 
+    def test_the_likeliest_candidates_are_scored_first_when_a_block_is_crowded(self, make_runtime) -> None:  # type: ignore[no-untyped-def]
+        rt = make_runtime(max_candidates=3)
+        target = register(rt, "A0", "HOSPA", person())
+        neighbours = [("Tomasz", "Zielinski", "1955-11-02"), ("Kwame", "Mensah", "1990-07-30"),
+                      ("Ingrid", "Halvorsen", "2003-12-01"), ("Omar", "Haddad", "1971-04-19"),
+                      ("Yuki", "Tanaka", "1988-08-08"), ("Ana", "Ferreira", "1966-01-25")]
+        for n, (given, family, born) in enumerate(neighbours):  # same building, other people
+            register(rt, f"A{n + 1}", "HOSPA", person(given_name=given, family_name=family, birth_date=born,
+                                                      phone=f"613-555-03{n:02d}"))
+        again = register(rt, "B0", "HOSPB", person())
+        assert again.person_id == target.person_id
+
     def test_unknown_domain_is_rejected_and_nothing_is_stored(self, rt: Runtime) -> None:
         with pytest.raises(UnknownAuthority), rt.write() as s:
             patients.register(s, feed("X1", "NOPE", person()), rt=rt)
