@@ -32,9 +32,11 @@ def record(session: Session, *, event_type: str, action: str, actor: str, outcom
            actor_type: str = "system", source_address: str | None = None,
            patient_ids: Sequence[str] = (), person_id: int | None = None, query: str | None = None,
            detail: dict[str, Any] | None = None) -> AuditEvent:
-    values: dict[str, Any] = dict(at=utcnow(), event_type=event_type, action=action, actor=actor,
-                                  actor_type=actor_type, outcome=outcome, source_address=source_address,
-                                  patient_ids=list(patient_ids), person_id=person_id, query=query, detail=detail)
+    values: dict[str, Any] = {
+        "at": utcnow(), "event_type": event_type, "action": action, "actor": actor, "actor_type": actor_type,
+        "outcome": outcome, "source_address": source_address, "patient_ids": list(patient_ids),
+        "person_id": person_id, "query": query, "detail": detail,
+    }
     # a Core insert: the ORM unit of work costs several times more and nothing here needs identity tracking
     key = session.execute(_INSERT, values).inserted_primary_key
     event = AuditEvent(id=key[0] if key else None, **values)  # transient: for the sinks and the caller

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scoring import blocking_keys
-
 from empi import links, matching, review
 from empi.commands import (
-    FeedEvent,
     FeedOutcome,
     FeedResult,
     LinkMethod,
@@ -23,6 +20,7 @@ from empi.commands import (
 from empi.errors import Conflict, InvalidInput, UnknownAuthority, UnknownIdentifier
 from empi.models import Link, Person, SourceRecord
 from empi.records import apply_demographics, get_record, lock_keys, refresh_search_rows, scoring_view
+from scoring import blocking_keys
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
