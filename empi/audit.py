@@ -9,13 +9,18 @@ session, so they can act once it commits.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from empi.models import AuditEvent, utcnow
+
+if TYPE_CHECKING:
+    from empi.runtime import Runtime
 
 OUTCOME_SUCCESS = 0
 OUTCOME_MINOR = 4  # e.g. an unknown identifier in a query
@@ -43,3 +48,68 @@ def record(session: Session, *, event_type: str, action: str, actor: str, outcom
     for sink in SINKS:
         sink(session, event)
     return event
+
+
+# Queries change nothing but their audit row: concurrent queries commit their rows together, and each
+# caller returns only once its own row is durable, so no answer leaves unaudited.
+@dataclass(slots=True)
+class _Pending:
+    event: dict[str, Any]
+    done: bool = False
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    """Writes audit events of concurrent callers in one transaction; each caller returns only once
+    its own event is committed. The first waiting caller writes the batch (no background thread)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._cond = threading.Condition()
+        self._pending: list[_Pending] = []
+        self._writing = False
+
+    def record(self, **event: Any) -> None:
+        mine = _Pending(event)
+        with self._cond:
+            self._pending.append(mine)
+            while not mine.done:
+                if self._writing:
+                    self._cond.wait()
+                    continue
+                self._writing, batch, self._pending = True, self._pending, []
+                self._cond.release()
+                try:
+                    error = self._write(batch)
+                finally:
+                    self._cond.acquire()
+                for item in batch:
+                    item.done, item.error = True, error
+                self._writing = False
+                self._cond.notify_all()
+        if mine.error is not None:
+            raise mine.error
+
+    def _write(self, batch: list[_Pending]) -> BaseException | None:
+        try:
+            with self.rt.write() as session:
+                for item in batch:
+                    record(session, **item.event)
+        except Exception as exc:  # noqa: BLE001 -- not swallowed: every caller of the batch re-raises it
+            return exc
+        return None
+
+
+def group_commit(rt: Runtime) -> GroupCommit:
+    """The runtime's audit group commit (one per runtime, created on first use)."""
+    found: GroupCommit | None = getattr(rt, "_audit_group", None)
+    if found is None:
+        with _create_lock:
+            found = getattr(rt, "_audit_group", None)
+            if found is None:
+                found = GroupCommit(rt)
+                rt._audit_group = found  # type: ignore[attr-defined]
+    return found
+
+
+_create_lock = threading.Lock()

@@ -2,7 +2,7 @@
 
 Changes (ITI-104): the work and its audit event commit together, so a change is never unaudited.
 Queries (action ``E`` or ``R``): the work runs in a read-only unit, then its audit event is committed
-by :class:`AuditGroupCommit` before the answer is sent. Concurrent queries share one write
+by :class:`empi.audit.GroupCommit` before the answer is sent. Concurrent queries share one write
 transaction for their audit rows (group commit), so a query costs no write transaction of its own;
 no answer leaves before its audit row is durable.
 Failure: the work rolls back and the failure is audited on its own, then the error propagates to the
@@ -11,7 +11,6 @@ route, which answers with an OperationOutcome.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -45,67 +44,8 @@ class Note:
         self.patient_ids.append(f"{key.identifier}^^^&{uid}&ISO")
 
 
-@dataclass(slots=True)
-class _Pending:
-    event: dict[str, Any]
-    done: bool = False
-    error: BaseException | None = None
-
-
-class AuditGroupCommit:
-    """Writes audit events of concurrent callers in one transaction; each caller returns only once
-    its own event is committed. The first waiting caller writes the batch (no background thread)."""
-
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self._cond = threading.Condition()
-        self._pending: list[_Pending] = []
-        self._writing = False
-
-    def record(self, **event: Any) -> None:
-        mine = _Pending(event)
-        with self._cond:
-            self._pending.append(mine)
-            while not mine.done:
-                if self._writing:
-                    self._cond.wait()
-                    continue
-                self._writing, batch, self._pending = True, self._pending, []
-                self._cond.release()
-                try:
-                    error = self._write(batch)
-                finally:
-                    self._cond.acquire()
-                for item in batch:
-                    item.done, item.error = True, error
-                self._writing = False
-                self._cond.notify_all()
-        if mine.error is not None:
-            raise mine.error
-
-    def _write(self, batch: list[_Pending]) -> BaseException | None:
-        try:
-            with self.rt.write() as session:
-                for item in batch:
-                    audit.record(session, **item.event)
-        except Exception as exc:  # noqa: BLE001 -- not swallowed: every caller of the batch re-raises it
-            return exc
-        return None
-
-
-def group_commit(rt: Runtime) -> AuditGroupCommit:
-    """The runtime's audit group commit (one per runtime, created on first use)."""
-    found: AuditGroupCommit | None = getattr(rt, "_fhir_audit_group", None)
-    if found is None:
-        with _create_lock:
-            found = getattr(rt, "_fhir_audit_group", None)
-            if found is None:
-                found = AuditGroupCommit(rt)
-                rt._fhir_audit_group = found  # type: ignore[attr-defined]
-    return found
-
-
-_create_lock = threading.Lock()
+def group_commit(rt: Runtime) -> audit.GroupCommit:
+    return audit.group_commit(rt)
 
 
 def perform(rt: Runtime, who: Caller, event_type: str, action: str, work: Callable[[Session, Note], T], *,

@@ -2,7 +2,7 @@
 
 :func:`audited` wraps a handler without changing what it answers. A feed is audited inside its own unit
 of work, so a change is never committed unaudited (action C for A01/A04/A05, U for A08 and A40). A
-query is audited after its read-only unit, in a short unit of its own (action E, the QPD as the query,
+query is audited after its read-only unit, its row group-committed with concurrent queries' rows (action E, the QPD as the query,
 the disclosed identifiers as the patients). A rejected message is audited too, with outcome 8 (or 12 for
 an internal error). The actor is the sender (MSH-3|MSH-4); ITI-21 and ITI-30 audit in their own modules.
 """
@@ -84,11 +84,11 @@ def audited(handler: Any, event_type: str, action: str) -> Any:
         return Answer(result, tuple(ids))
 
     def reply(msg: Message, rt: Runtime, answer: Answer) -> str:
-        if action == "E":
-            with rt.write() as session:
-                _record(session, rt, event_type=event_type, action=action, actor="|".join(msg.sender),
-                        control_id=msg.control_id, patient_ids=list(answer.patient_ids),
-                        person_id=getattr(answer.result, "person_id", None), query=msg.segment("QPD"))
+        if action == "E":  # committed with concurrent queries' rows, before the answer leaves
+            audit.group_commit(rt).record(
+                event_type=event_type, action=action, actor="|".join(msg.sender) or "unknown",
+                patient_ids=list(answer.patient_ids), person_id=getattr(answer.result, "person_id", None),
+                query=msg.segment("QPD"), detail={"control_id": msg.control_id})
         return str(handler.reply(msg, rt, answer.result))
 
     def fail(msg: Message, rt: Runtime, failure: Failure) -> str:
