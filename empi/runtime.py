@@ -84,4 +84,6 @@ class Runtime:
                 listener(session, self, ids)
 
     def close(self) -> None:
+        if self.read_sessions is not None and self.read_sessions.kw["bind"] is not self.engine:
+            self.read_sessions.kw["bind"].dispose()
         self.engine.dispose()
