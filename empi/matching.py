@@ -12,7 +12,6 @@ The decision for the best candidate person:
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,10 +141,3 @@ def decide(candidates: list[Candidate], *, card: Any, margin: float) -> Decision
     if decision == "uncertain":
         return Decision(kind="review", reason="uncertain", best=top, candidates=relevant)
     return Decision(kind="new", best=top, candidates=relevant)
-
-
-def index_by_person(candidates: list[Candidate]) -> dict[int, Candidate]:
-    out: dict[int, Candidate] = defaultdict()
-    for c in candidates:
-        out.setdefault(c.person_id, c)
-    return dict(out)
