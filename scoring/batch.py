@@ -234,10 +234,9 @@ def _decide(card: Scorecard, total: Floats, levels: dict[str, Ints]) -> tuple[pd
         rank = np.where(mismatch, np.minimum(rank, 1), rank)
         rule[mismatch] = "health-card-mismatch"
     for item in card.conflicts:
-        hit = (
-            np.logical_and.reduce([_at_levels(card, levels, name, item.levels) for name in item.fields])
-            & ~decided
-        )
+        conditions = [_at_levels(card, levels, name, item.levels) for name in item.fields]
+        conditions += [_at_levels(card, levels, name, labels) for name, labels in item.when]
+        hit = np.logical_and.reduce(conditions) & ~decided
         capped = np.minimum(rank, _RANK[item.decision])
         changed = hit & (capped != rank)
         rank = np.where(changed, capped, rank)

@@ -226,7 +226,7 @@ def decide(card: Scorecard, total: float, scores: Sequence[FieldScore]) -> tuple
     if policy is not None and by_name[policy.field].level == DISAGREE:
         decision, rule = min(decision, UNCERTAIN, key=_RANK.__getitem__), RULE_HC_MISMATCH
     for conflict in card.conflicts:
-        if all(by_name[name].level in conflict.levels for name in conflict.fields):
+        if conflict.applies({name: score.level for name, score in by_name.items()}):
             capped = min(decision, conflict.decision, key=_RANK.__getitem__)
             if capped != decision:
                 decision, rule = capped, conflict.name

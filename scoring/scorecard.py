@@ -18,7 +18,7 @@ from typing import Any
 from scoring.comparators import COMPARATORS, Comparator
 from scoring.normalize import NORMALIZERS, Normalizer
 
-DEFAULT_SCORECARD = "default-v1.json"
+DEFAULT_SCORECARD = "default-v2.json"
 MATCH, UNCERTAIN, NON_MATCH = "match", "uncertain", "non-match"
 
 
@@ -80,6 +80,15 @@ class Conflict:
     fields: tuple[str, ...]
     decision: str
     levels: tuple[str, ...] = ("disagree",)  # level labels that count as conflicting
+    # further conditions, all required: (field, level labels it must be at), for example twins are
+    # only twins when surname, birth date and street agree as well
+    when: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def applies(self, level_of: Mapping[str, str]) -> bool:
+        """Whether the rule fires for a pair whose fields are at `level_of` (field -> level label)."""
+        return all(level_of[name] in self.levels for name in self.fields) and all(
+            level_of[name] in labels for name, labels in self.when
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +161,8 @@ def parse_scorecard(data: object, *, source: str = "<data>") -> Scorecard:
     swap = _name_swap(data.get("name_swap"), names, problems)
     policy = _health_card(data.get("health_card"), names, problems)
     groups = _groups(data.get("groups", []), names, problems)
-    conflicts = _conflicts(data.get("conflicts", []), names, problems)
+    labels = {f.name: {lv.label for lv in f.levels} | {"disagree", "missing"} for f in fields}
+    conflicts = _conflicts(data.get("conflicts", []), labels, problems)
     if problems:
         raise ScorecardError(source, problems)
     return Scorecard(
@@ -318,7 +328,7 @@ def _groups(data: object, names: set[str], problems: list[str]) -> tuple[Evidenc
     return tuple(groups)
 
 
-def _conflicts(data: object, names: set[str], problems: list[str]) -> tuple[Conflict, ...]:
+def _conflicts(data: object, names: Mapping[str, set[str]], problems: list[str]) -> tuple[Conflict, ...]:
     if not isinstance(data, list):
         problems.append("conflicts: must be a list")
         return ()
@@ -343,8 +353,29 @@ def _conflicts(data: object, names: set[str], problems: list[str]) -> tuple[Conf
         if not isinstance(levels, list) or not levels or not all(isinstance(lv, str) for lv in levels):
             problems.append(f"{at}levels: must be a non-empty list of level labels")
             levels = ["disagree"]
-        conflicts.append(Conflict(name, tuple(members), decision, tuple(levels)))
+        when = _conflict_when(item.get("when", {}), names, problems, at)
+        conflicts.append(Conflict(name, tuple(members), decision, tuple(levels), when))
     return tuple(conflicts)
+
+
+def _conflict_when(
+    data: object, names: Mapping[str, set[str]], problems: list[str], at: str
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if not isinstance(data, Mapping):
+        problems.append(f"{at}when: must be an object of field name -> list of level labels")
+        return ()
+    out = []
+    for member, labels in data.items():
+        if member not in names:
+            problems.append(f"{at}when: {member!r} is not a field")
+        elif not isinstance(labels, list) or not labels or not all(isinstance(lv, str) for lv in labels):
+            problems.append(f"{at}when.{member}: must be a non-empty list of level labels")
+        else:
+            for label in labels:
+                if label not in names[member]:
+                    problems.append(f"{at}when.{member}: {label!r} is not a level of {member!r}")
+            out.append((member, tuple(labels)))
+    return tuple(out)
 
 
 def _none(value: object) -> str | None:

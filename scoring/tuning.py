@@ -471,6 +471,10 @@ def unsupported_conflicts(card: Scorecard, estimate: Estimate, *, max_share: flo
         share = 1.0
         for name in conflict.fields:
             share *= float(estimate.m[name][-1]) if name in estimate.m else 0.0
+        for name, labels in conflict.when:  # the rule's other conditions, as shares of matches
+            if name in estimate.m:
+                order = [lv.label for lv in card.spec(name).levels] + [DISAGREE]
+                share *= sum(float(estimate.m[name][k]) for k, label in enumerate(order) if label in labels)
         if share > max_share:
             out.append(conflict.name)
     return out

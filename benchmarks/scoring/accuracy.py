@@ -29,7 +29,7 @@ def evaluate(name: str, card_path: str | None) -> None:
         result = score_pair(card, recs_left[x], recs_right[y])
         scalar.append((result.total, result.decision))
         counts[((x, y) in truth, result.decision)] += 1
-        if (x, y) in truth and result.rule in ("given-name-conflict", "birth-date-conflict"):
+        if (x, y) in truth and result.rule in {c.name for c in card.conflicts}:
             counts[(True, "conflict")] += 1
     # The same pairs through scoring.batch must give the very same totals and decisions.
     batch = score_pairs(

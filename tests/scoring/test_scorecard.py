@@ -23,7 +23,7 @@ def _write(tmp_path: Path, data: object) -> Path:
 
 class TestLoad:
     def test_default_card_has_regional_thresholds_when_loaded(self, default_card: Scorecard) -> None:
-        assert (default_card.id, default_card.version) == ("default", "1")
+        assert (default_card.id, default_card.version) == ("default", "2")
         assert (default_card.upper, default_card.lower) == (70.0, 63.0)
         assert "log2(m/u)" in default_card.created_from
 
@@ -76,6 +76,20 @@ class TestLoad:
         with pytest.raises(ScorecardError) as caught:
             load_scorecard(_write(tmp_path, data))
         assert len(caught.value.problems) == 3
+
+    def test_conflict_conditions_are_checked_when_they_name_unknown_fields_or_levels(self, tmp_path: Path) -> None:
+        data = _fixture_data()
+        data["conflicts"] = [
+            {"name": "x", "fields": ["given_name"], "decision": "non-match",
+             "when": {"nowhere": ["exact"], "family_name": ["exakt"], "birth_date": "exact"}},
+        ]  # fmt: skip
+        with pytest.raises(ScorecardError) as caught:
+            load_scorecard(_write(tmp_path, data))
+        assert sorted(caught.value.problems) == [
+            "conflicts[0].when.birth_date: must be a non-empty list of level labels",
+            "conflicts[0].when.family_name: 'exakt' is not a level of 'family_name'",
+            "conflicts[0].when: 'nowhere' is not a field",
+        ]
 
     def test_save_round_trips_when_reloaded(self, fixture_card: Scorecard, tmp_path: Path) -> None:
         path = tmp_path / "copy.json"

@@ -71,6 +71,11 @@ class TestMustNotAutoLink:
         result = score_pair(default_card, a, b)
         assert (result.decision, result.rule) == ("non-match", "given-name-conflict")
 
+    def test_twin_rule_leaves_pair_to_weights_when_surname_differs_too(self, default_card: Scorecard) -> None:
+        a = make_hl7_style(given_name="Olivia", family_name="Tremblay")
+        b = make_hl7_style(given_name="Emma", family_name="Gagnon")
+        assert score_pair(default_card, a, b).rule is None
+
     def test_twins_do_not_link_when_names_rhyme_and_card_says_similar_conflicts(
         self, default_card: Scorecard
     ) -> None:
@@ -83,7 +88,7 @@ class TestMustNotAutoLink:
         result = score_pair(card, make_hl7_style(given_name="Jayden"), make_hl7_style(given_name="Hayden"))
         assert (result.decision, result.rule) == ("non-match", "given-name-conflict")
 
-    @pytest.mark.xfail(strict=True, reason="card v1 counts only outright disagreement as a twin conflict")
+    @pytest.mark.xfail(strict=True, reason="the default card counts only outright disagreement as a twin conflict")
     def test_twins_do_not_link_when_names_rhyme(self, default_card: Scorecard) -> None:
         result = score_pair(
             default_card, make_hl7_style(given_name="Jayden"), make_hl7_style(given_name="Hayden")
@@ -107,6 +112,33 @@ class TestMustNotAutoLink:
         parent = make_hl7_style(birth_date="1955-09-02")
         child = make_hl7_style(birth_date="1984-02-17")
         assert score_pair(default_card, parent, child).decision == "non-match"
+
+    def test_parent_and_child_do_not_link_when_recorded_as_nickname(self, default_card: Scorecard) -> None:
+        parent = make_hl7_style(given_name="Thomas", birth_date="1961-04-10")
+        child = make_hl7_style(given_name="Tom", birth_date="1986-08-13")
+        result = score_pair(default_card, parent, child)
+        assert (result.decision, result.rule) == ("non-match", "birth-date-conflict")
+
+    def test_twins_do_not_link_when_only_middle_names_differ(self, default_card: Scorecard) -> None:
+        a = make_record(given_name="Maria", middle_name="Sofia")
+        b = make_record(given_name="Maria", middle_name="Luisa")
+        result = score_pair(default_card, a, b)
+        assert (result.decision, result.rule) == ("non-match", "middle-name-conflict")
+
+    def test_twins_do_not_link_when_born_either_side_of_midnight(self, default_card: Scorecard) -> None:
+        a = make_hl7_style(given_name="Olivia", birth_date="1980-05-13")
+        b = make_hl7_style(given_name="Emma", birth_date="1980-05-14")
+        assert score_pair(default_card, a, b).decision == "non-match"
+
+    def test_siblings_do_not_link_when_household_and_surname_shared(self, default_card: Scorecard) -> None:
+        a = make_record(given_name="Olivia", middle_name=None, birth_date="1984-02-17", sex="F")
+        b = make_record(given_name="Emma", middle_name=None, birth_date="1990-07-03", sex="F")
+        assert score_pair(default_card, a, b).decision != "match"
+
+    def test_housemates_do_not_link_when_only_birth_date_and_home_shared(self, default_card: Scorecard) -> None:
+        a = make_hl7_style(given_name="Olivia", family_name="Tremblay", sex="F")
+        b = make_hl7_style(given_name="Emma", family_name="Gagnon", sex="F")
+        assert score_pair(default_card, a, b).decision != "match"
 
     def test_parent_and_child_do_not_link_when_phone_is_shared(self, default_card: Scorecard) -> None:
         parent = make_record(birth_date="1955-09-02", middle_name=None, mothers_maiden_name=None)
