@@ -50,6 +50,24 @@ def record(session: Session, *, event_type: str, action: str, actor: str, outcom
     return event
 
 
+def record_many(session: Session, events: Sequence[dict[str, Any]]) -> None:
+    """Store several events (keyword arguments of :func:`record`) in the session's transaction.
+
+    Without sinks, one executemany insert (about a third of the cost of a statement per row); sinks get
+    each stored event with its id, so then the rows go through :func:`record` one by one."""
+    if SINKS:
+        for event in events:
+            record(session, **event)
+        return
+    now = utcnow()
+    session.execute(_INSERT, [{**_DEFAULTS, "at": now, **event,
+                               "patient_ids": list(event.get("patient_ids", ()))} for event in events])
+
+
+_DEFAULTS: dict[str, Any] = {"outcome": OUTCOME_SUCCESS, "actor_type": "system", "source_address": None,
+                             "patient_ids": [], "person_id": None, "query": None, "detail": None}
+
+
 # Queries change nothing but their audit row: concurrent queries commit their rows together, and each
 # caller returns only once its own row is durable, so no answer leaves unaudited.
 @dataclass(slots=True)
@@ -93,8 +111,7 @@ class GroupCommit:
     def _write(self, batch: list[_Pending]) -> BaseException | None:
         try:
             with self.rt.write() as session:
-                for item in batch:
-                    record(session, **item.event)
+                record_many(session, [item.event for item in batch])
         except Exception as exc:  # noqa: BLE001 -- not swallowed: every caller of the batch re-raises it
             return exc
         return None

@@ -12,6 +12,7 @@ from empi.errors import UnknownIdentifier
 from empi.models import Link, Person, SourceRecord
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
     from sqlalchemy.orm import Session
 
     from empi.runtime import Runtime
@@ -31,7 +32,7 @@ _XREF = text("""
     ORDER BY other.domain, other.identifier""")
 
 
-def cross_references(session: Session, key: RecordKey, *, rt: Runtime,
+def cross_references(session: Session | Connection, key: RecordKey, *, rt: Runtime,
                      domains: Sequence[str] | None = None) -> CrossReferences:
     """The person's other identifiers. The queried identifier itself is never returned.
 
@@ -56,7 +57,7 @@ def cross_references(session: Session, key: RecordKey, *, rt: Runtime,
     return CrossReferences(person_id=person_id, regional_id=regional_id or "", identifiers=found)
 
 
-def _by_regional_id(session: Session, regional_id: str, *, rt: Runtime,
+def _by_regional_id(session: Session | Connection, regional_id: str, *, rt: Runtime,
                     domains: Sequence[str] | None) -> CrossReferences:
     """A query by the regional ID itself: every record of that (active) person."""
     person_id = session.scalar(select(Person.id).where(Person.regional_id == regional_id, Person.is_active.is_(True)))
@@ -67,7 +68,7 @@ def _by_regional_id(session: Session, regional_id: str, *, rt: Runtime,
     return CrossReferences(person_id=person_id, regional_id=regional_id, identifiers=found)
 
 
-def person_identifiers(session: Session, person_id: int) -> list[CrossReference]:
+def person_identifiers(session: Session | Connection, person_id: int) -> list[CrossReference]:
     q = (select(SourceRecord.identifier, SourceRecord.domain, SourceRecord.id)
          .join(Link, Link.record_id == SourceRecord.id)
          .where(Link.person_id == person_id, SourceRecord.status == "active")
