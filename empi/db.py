@@ -44,6 +44,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            # a large store's blocking-key index and candidate rows are read through a shared memory map
+            # rather than a read() per page missing from each connection's own small page cache
+            cur.execute("PRAGMA mmap_size=1073741824")
             cur.close()
 
         return engine

@@ -17,6 +17,7 @@ from empi.text import lock_id, search_norm
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
+_LOCK_ALL = text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:ids AS bigint[])) AS k")
 _RECORD_ID = text("SELECT id FROM source_record WHERE domain = :domain AND identifier = :identifier")
 
 
@@ -33,8 +34,9 @@ def lock_keys(session: Session, keys: Iterable[str]) -> None:
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    for k in sorted(set(keys)):
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id(k)})
+    ids = [lock_id(k) for k in sorted(set(keys))]
+    if ids:  # one round trip: unnest yields the array in order, so the locks are still taken in key order
+        session.execute(_LOCK_ALL, {"ids": ids})
 
 
 def _clean(value: Any) -> Any:
