@@ -14,6 +14,25 @@ from scoring import normalize
 from scoring.comparators import soundex_code
 
 
+# The fields each kind of key is built from: pairs that meet under a key agree (roughly) on these,
+# so an estimate made on those pairs alone says nothing about them (see scoring.tuning).
+KEY_FIELDS: dict[str, tuple[str, ...]] = {
+    "hc": ("health_card",),
+    "ph": ("phone",),
+    "db": ("birth_date",),
+    "sx": ("family_name", "birth_date"),
+    "nm": ("given_name", "family_name"),
+    "fp": ("family_name", "postal_code"),
+    "gp": ("given_name", "postal_code"),
+    "ad": ("address_line",),
+}
+
+
+def key_kind(key: str) -> str:
+    """"sx:S530|1980" -> "sx"."""
+    return key.split(":", 1)[0]
+
+
 def blocking_keys(record: Mapping[str, Any]) -> set[str]:
     """The record's blocking keys, at most eight, e.g. {"hc:1234567890", "sx:S530|1980", ...}."""
     given = normalize.given_name(record.get("given_name"))

@@ -25,7 +25,7 @@ import pandas as pd
 
 from scoring import batch
 from scoring.batch import score_frame
-from scoring.blocking import blocking_keys
+from scoring.blocking import KEY_FIELDS, blocking_keys, key_kind
 from scoring.engine import DISAGREE, MISSING, score_pair
 from scoring.scorecard import MATCH, UNCERTAIN, Scorecard, parse_scorecard
 
@@ -54,6 +54,24 @@ def candidate_pairs(left: pd.DataFrame, right: pd.DataFrame | None = None) -> pd
             for key in blocking_keys(record):
                 pairs.update((x, rec_id) for x in index.get(key, ()))
     return pd.DataFrame(sorted(pairs, key=str), columns=["left", "right"])
+
+
+def pairs_by_key_kind(left: pd.DataFrame, right: pd.DataFrame | None = None) -> dict[str, set[Pair]]:
+    """Kind of blocking key ("db", "sx", ...) -> the candidate pairs that share a key of that kind
+    (ordered as `candidate_pairs` orders them). A pair meeting under several kinds is in each."""
+    index: dict[str, list[Hashable]] = defaultdict(list)
+    for rec_id, record in zip(left.index, left.to_dict("records"), strict=True):
+        for key in blocking_keys(record):
+            index[key].append(rec_id)
+    out: dict[str, set[Pair]] = defaultdict(set)
+    if right is None:
+        for key, ids in index.items():
+            out[key_kind(key)].update((x, y) if str(x) < str(y) else (y, x) for x, y in itertools.combinations(ids, 2))
+    else:
+        for rec_id, record in zip(right.index, right.to_dict("records"), strict=True):
+            for key in blocking_keys(record):
+                out[key_kind(key)].update((x, rec_id) for x in index.get(key, ()))
+    return dict(out)
 
 
 def comparison_vectors(
@@ -342,15 +360,18 @@ def _card_probs(card: Scorecard, key: str, default: float, fields: Iterable[str]
 def estimate_em(
     card: Scorecard, vectors: pd.DataFrame, *, fixed_u: Mapping[str, np.ndarray] | None = None,
     prior: float = 0.1, max_iter: int = 100, tol: float = 1e-6, prior_strength: float = 5.0,
+    exclude: Collection[str] = (), fixed_m: Mapping[str, np.ndarray] | None = None,
 ) -> Estimate:
     """Unsupervised Fellegi–Sunter weights by expectation-maximisation over candidate pairs (no
     labels). Starts from the card's own m and u (which also act as `prior_strength` pseudo-pairs);
     with `fixed_u` (from `estimate_u_random`) only m and the match share are re-estimated, which keeps
     the weights on the card's scale (chance agreement among all pairs, not among blocked ones, as
-    splink does). A missing value adds nothing (conditional independence)."""
-    levels = _levels_matrix(card, vectors)
+    splink does). A missing value adds nothing (conditional independence). Fields in `exclude` take
+    no part (the ones a blocking rule fixed, see `estimate_em_by_blocks`); with `fixed_m` too, only
+    the match share is estimated."""
+    levels = {f: lv for f, lv in _levels_matrix(card, vectors).items() if f not in set(exclude)}
     prior_m, prior_u = card_m(card, levels), card_u(card, levels)
-    m = dict(prior_m)
+    m = {f: np.asarray(fixed_m[f]) if fixed_m is not None and f in fixed_m else prior_m[f] for f in levels}
     u = {f: np.asarray(fixed_u[f]) if fixed_u is not None and f in fixed_u else prior_u[f] for f in levels}
     iterations = 0
     for iterations in range(1, max_iter + 1):  # noqa: B007 - the count is reported
@@ -360,15 +381,45 @@ def estimate_em(
             log_ratio[present] += np.log(m[f][lv[present]]) - np.log(u[f][lv[present]])
         logit = np.clip(log_ratio + math.log(prior / (1 - prior)), -700, 700)
         p = 1.0 / (1.0 + np.exp(-logit))
-        new_m = {f: _distribution(lv, p, prior_m[f] * prior_strength) for f, lv in levels.items()}
+        if fixed_m is None:
+            new_m = {f: _distribution(lv, p, prior_m[f] * prior_strength) for f, lv in levels.items()}
+        else:
+            new_m = m
         if fixed_u is None:
             u = {f: _distribution(lv, 1.0 - p, prior_u[f] * prior_strength) for f, lv in levels.items()}
-        change = max(float(np.abs(new_m[f] - m[f]).max()) for f in levels)
+        change = max([float(np.abs(new_m[f] - m[f]).max()) for f in levels] + [abs(float(p.mean()) - prior)])
         m, prior = new_m, float(np.clip(p.mean(), 1e-9, 1 - 1e-9))
         if change < tol:
             break
     method = "EM (m), random pairs (u)" if fixed_u is not None else "EM (m and u)"
     return Estimate(m, u, prior=prior, method=method, iterations=iterations)
+
+
+def estimate_em_by_blocks(
+    card: Scorecard, vectors: pd.DataFrame, by_kind: Mapping[str, Collection[Pair]], *,
+    fixed_u: Mapping[str, np.ndarray], min_pairs: int = 50, **kwargs: Any,
+) -> Estimate:
+    """EM the way splink trains it: once per kind of blocking key, on the candidate pairs that met
+    under that kind only, leaving out the fields the key is built from (those pairs agree on them by
+    construction, which would make every pair look like a match); each field's m is the mean over
+    the rounds that estimated it (the card's own m where none did). Then the match share among all
+    `vectors` is estimated with those m and u fixed. `by_kind` comes from `pairs_by_key_kind`."""
+    position = {(a, b): i for i, (a, b) in enumerate(zip(vectors["left"], vectors["right"], strict=True))}
+    estimates: dict[str, list[np.ndarray]] = defaultdict(list)
+    for kind, pairs in sorted(by_kind.items()):
+        rows = sorted(position[p] for p in pairs if p in position)
+        if len(rows) < min_pairs:
+            continue
+        excluded = KEY_FIELDS.get(kind, ())
+        round_ = estimate_em(card, vectors.iloc[rows], fixed_u=fixed_u, exclude=excluded, **kwargs)
+        for f, m in round_.m.items():
+            estimates[f].append(m)
+    levels = _levels_matrix(card, vectors)
+    own = card_m(card, levels)
+    m = {f: np.mean(estimates[f], axis=0) if estimates[f] else own[f] for f in levels}
+    final = estimate_em(card, vectors, fixed_u=fixed_u, fixed_m=m, **kwargs)
+    return Estimate(m, final.u, prior=final.prior, method="EM per blocking rule (m), random pairs (u)",
+                    iterations=final.iterations)
 
 
 def points_per_bit(card: Scorecard) -> float:
@@ -416,8 +467,10 @@ def card_from_estimate(
     """A new version of `card` with m, u and weights from `estimate` (fields it has no data for keep
     their weights), on the card's scale of points per bit unless `points_scale` is given. Weights are
     made to fall down the levels, as loading requires, and the disagreement weight is kept at or
-    below every level's (`monotone_weights`). Conflict rules named in `drop_conflicts` are left out
-    (see `unsupported_conflicts`). Save it with `scoring.save_scorecard`."""
+    below every level's (`monotone_weights`). An evidence group's cap keeps its share of what the
+    group's fields give when all agree exactly, so a household counts as much, relative to its own
+    fields, as before. Conflict rules named in `drop_conflicts` are left out (see
+    `unsupported_conflicts`). Save it with `scoring.save_scorecard`."""
     if version == card.version and (card_id or card.id) == card.id:
         raise ValueError(f"the new card needs a version other than {card.version!r}")
     scale = points_per_bit(card) if points_scale is None else points_scale
@@ -430,6 +483,7 @@ def card_from_estimate(
     data["thresholds"] = thresholds
     if drop_conflicts:
         data["conflicts"] = [c for c in data.get("conflicts", []) if c.get("name") not in set(drop_conflicts)]
+    before = _group_full_agreement(data)
     for field in data["fields"]:
         name = field["name"]
         if name not in estimate.m:
@@ -439,7 +493,18 @@ def card_from_estimate(
             level.update(m=_prob(estimate.m[name][k]), u=_prob(estimate.u[name][k]), weight=w[k])
         field.update(disagree_m=_prob(estimate.m[name][-1]), disagree_u=_prob(estimate.u[name][-1]),
                      disagree_weight=w[-1])
+    after = _group_full_agreement(data)
+    for group in data.get("groups", []):
+        old, new = before[group["name"]], after[group["name"]]
+        if old > 0 and new > 0:
+            group["max_weight"] = round(float(group["max_weight"]) * new / old, 1)
     return parse_scorecard(data, source=f"{data['id']} v{version}")
+
+
+def _group_full_agreement(data: Mapping[str, Any]) -> dict[str, float]:
+    """Evidence group -> the points its fields give when every one agrees exactly (the first level)."""
+    exact = {f["name"]: max(0.0, float(f["levels"][0]["weight"])) for f in data["fields"] if f["levels"]}
+    return {g["name"]: sum(exact.get(name, 0.0) for name in g["fields"]) for g in data.get("groups", [])}
 
 
 def posterior_thresholds(

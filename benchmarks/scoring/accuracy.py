@@ -53,7 +53,7 @@ def evaluate(name: str, card_path: str | None) -> None:
         f"{name} (card {card.id} v{card.version}, no SSN): precision {precision:.4f} recall {recall:.4f} "
         f"F1 {f1:.4f}; true pairs in review {review_true:.2%}; review tasks {review_all}; "
         f"true pairs scored non-match {counts[(True, 'non-match')]}; false auto-links {fp}; "
-        f"true pairs capped by a twins/parent conflict rule {counts[(True, 'conflict')] / len(truth):.2%}; "
+        f"true pairs capped by a household conflict rule (twins, parent and child, siblings, housemates) {counts[(True, 'conflict')] / len(truth):.2%}; "
         f"candidates {len(pairs)}, batch identical on {agree}/{len(pairs)}"
     )
 

@@ -107,8 +107,10 @@ FIELDS: list[tuple[str, str, str | None, list[tuple[str, str, float, float, floa
 
 
 HOUSEHOLD = ["address_line", "city", "province", "postal_code", "phone", "mothers_maiden_name"]
-GIVEN_AGREES = ["exact", "compound", "nickname", "typo"]  # Sr and Jr: Thomas and Tom
-FAMILY_AGREES = ["exact", "compound", "typo", "similar"]
+# "agrees" here means anything short of an outright difference: Sr and Jr are Thomas and Tom, or
+# John and a misspelt Jahn
+GIVEN_AGREES = ["exact", "compound", "nickname", "typo", "phonetic", "similar", "initial"]
+FAMILY_AGREES = ["exact", "compound", "typo", "similar", "phonetic"]
 STREET_AGREES = ["exact", "close"]
 TWIN_BIRTH = ["exact", "one-digit"]  # twins born either side of midnight
 
@@ -125,6 +127,12 @@ CONFLICTS = [
               "address_line": STREET_AGREES}},
     {"name": "birth-date-conflict", "fields": ["birth_date"], "decision": "non-match",
      "when": {"given_name": GIVEN_AGREES, "family_name": FAMILY_AGREES, "address_line": STREET_AGREES}},
+    # Other members of a household: siblings and spouses (given name and birth date both differ),
+    # housemates (given and family names both differ). Sharing a home is not being one person.
+    {"name": "household-member-conflict", "fields": ["given_name", "birth_date"], "decision": "non-match",
+     "when": {"address_line": STREET_AGREES}},
+    {"name": "housemate-conflict", "fields": ["given_name", "family_name"], "decision": "non-match",
+     "when": {"address_line": STREET_AGREES}},
 ]  # fmt: skip
 
 
@@ -161,8 +169,8 @@ def stated(scale: float) -> dict[str, object]:
 
 
 def household_cases() -> dict[str, tuple[dict[str, object], dict[str, object]]]:
-    """Pairs of *different* people in one household that the card must never link automatically
-    (stated policy; the twin and parent-and-child pairs are held by the conflict rules instead)."""
+    """Pairs of *different* people in one household that the card must score as a non-match, not
+    even queue for review (stated policy; several are held by the conflict rules as well)."""
     home = {"address_line": "12 Quarry Lane", "city": "Northby", "province": "ON", "postal_code": "K1A 0B1",
             "sex": "F", "family_name": "Tremblay"}
     extra = {"phone": "613-555-0142", "mothers_maiden_name": "Gagnon"}
@@ -179,17 +187,22 @@ def household_cases() -> dict[str, tuple[dict[str, object], dict[str, object]]]:
 
 
 def household_cap(data: dict[str, object]) -> float:
-    """The household group's cap: the most points shared address, phone and mother may add, the
-    largest (to 0.1 point) with which no `household_cases` pair is an automatic match."""
+    """The household group's cap: the most points shared address, phone and mother may add. A
+    household's fields are not independent, so together they count at most as much as one full
+    address (street, city, province, postal code), and less if need be: the largest cap (to 0.1
+    point) with which every `household_cases` pair is a non-match."""
     from scoring import score_pair
     from scoring.scorecard import parse_scorecard
 
     def safe(cap: float) -> bool:
         data["groups"] = [{"name": "household", "fields": HOUSEHOLD, "max_weight": round(cap, 1)}]
         card = parse_scorecard(data)
-        return all(score_pair(card, a, b).decision != "match" for a, b in household_cases().values())
+        return all(score_pair(card, a, b).decision == "non-match" for a, b in household_cases().values())
 
-    low, high = 0.0, 500.0
+    exact = {f["name"]: f["levels"][0]["weight"] for f in data["fields"]}  # type: ignore[index]
+    low, high = 0.0, round(sum(exact[f] for f in HOUSEHOLD[:4]), 1)  # at most one full address
+    if safe(high):
+        return high
     while high - low > 0.05:
         mid = (low + high) / 2
         low, high = (mid, high) if safe(mid) else (low, mid)

@@ -45,6 +45,8 @@ def find_variant(rt: Runtime, decision: str) -> dict:  # type: ignore[no-untyped
         person(family_name="Kowal", birth_date="1980-03-15", phone=None),
         person(given_name="Marie", birth_date="1981-03-14", phone=None, address_line="5 Bay St"),
         person(given_name="Anna", birth_date="1981-03-14", phone=None, address_line="99 King St"),
+        person(given_name="Marya", birth_date="1981-03-14", sex="M", phone=None, address_line=None, city=None,
+               postal_code=None),
     ]
     for v in variants:
         if score_pair(rt.card, person(), v).decision == decision and score_pair(rt.card, person(), v).rule is None:

@@ -71,10 +71,16 @@ class TestMustNotAutoLink:
         result = score_pair(default_card, a, b)
         assert (result.decision, result.rule) == ("non-match", "given-name-conflict")
 
-    def test_twin_rule_leaves_pair_to_weights_when_surname_differs_too(self, default_card: Scorecard) -> None:
+    def test_housemate_rule_not_twin_rule_decides_when_surname_differs_too(self, default_card: Scorecard) -> None:
         a = make_hl7_style(given_name="Olivia", family_name="Tremblay")
         b = make_hl7_style(given_name="Emma", family_name="Gagnon")
-        assert score_pair(default_card, a, b).rule is None
+        assert score_pair(default_card, a, b).rule == "housemate-conflict"
+
+    def test_twin_rule_leaves_pair_to_weights_when_not_at_the_same_address(self, default_card: Scorecard) -> None:
+        a = make_hl7_style(given_name="Olivia")
+        b = make_hl7_style(given_name="Emma", address_line="77 Elm Road", postal_code="K2P 1L4", city="Ottawa")
+        result = score_pair(default_card, a, b)
+        assert result.rule is None and result.decision == "non-match"
 
     def test_twins_do_not_link_when_names_rhyme_and_card_says_similar_conflicts(
         self, default_card: Scorecard

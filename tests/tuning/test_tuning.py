@@ -281,3 +281,52 @@ class TestUnsupervisedChoices:
         assert t.unsupported_conflicts(card, est, max_share=0.02) == ["given-name-conflict"]
         new = t.card_from_estimate(card, est, version="2", created_from="x", drop_conflicts=["given-name-conflict"])
         assert [c.name for c in new.conflicts] == ["born-apart"]
+
+    def test_conflict_conditions_count_when_judging_support(self) -> None:
+        data = small_card_data()
+        data["conflicts"] = [{"name": "twins", "fields": ["given_name"], "decision": "non-match",
+                              "when": {"birth_date": ["exact"]}}]
+        card = parse_scorecard(data)
+        u = {"given_name": np.array([0.01, 0.04, 0.95]), "birth_date": np.array([0.005, 0.995])}
+        # given names differ for 5 % of matches, but birth dates agree for only a third of those
+        est = t.Estimate({"given_name": np.array([0.75, 0.2, 0.05]), "birth_date": np.array([0.3, 0.7])}, u,
+                         prior=0.3, method="test")
+        assert t.unsupported_conflicts(card, est, max_share=0.02) == []
+        est = t.Estimate({"given_name": np.array([0.75, 0.2, 0.05]), "birth_date": np.array([0.9, 0.1])}, u,
+                         prior=0.3, method="test")
+        assert t.unsupported_conflicts(card, est, max_share=0.02) == ["twins"]
+
+    def test_em_per_blocking_key_finds_the_match_share_when_blocks_agree_by_construction(self) -> None:
+        # Every candidate pair shares a birth date (the blocking field): one EM over all pairs counts
+        # that agreement as evidence; per blocking key, birth date is left out of the round.
+        data = small_card_data()
+        card = parse_scorecard(data)
+        rng = np.random.default_rng(3)
+        n_true, n_false = 300, 700
+        given = np.concatenate([rng.choice([0, 1, 2], n_true, p=[0.85, 0.1, 0.05]),
+                                rng.choice([0, 1, 2], n_false, p=[0.02, 0.08, 0.9])])
+        family = np.concatenate([rng.choice([0, 1], n_true, p=[0.9, 0.1]), rng.choice([0, 1], n_false, p=[0.05, 0.95])])
+        vectors = pd.DataFrame({"left": [f"a{i}" for i in range(1000)], "right": [f"b{i}" for i in range(1000)],
+                                "given_name": given, "birth_date": np.zeros(1000, dtype=int)})
+        for spec in card.fields:
+            if spec.name not in vectors:
+                vectors[spec.name] = -1
+        vectors["family_name"] = family
+        u = {"given_name": np.array([0.01, 0.04, 0.95]), "birth_date": np.array([0.003, 0.997]),
+             "family_name": np.array([0.01, 0.99])}
+        pairs = set(zip(vectors["left"], vectors["right"], strict=True))
+        blocks = t.estimate_em_by_blocks(card, vectors, {"db": pairs}, fixed_u=u)
+        overall = t.estimate_em(card, vectors, fixed_u=u)
+        assert blocks.m["given_name"][0] == pytest.approx(0.85, abs=0.15)  # the true m of agreement
+        assert blocks.m["family_name"][0] == pytest.approx(0.9, abs=0.15)
+        assert overall.m["given_name"][0] < 0.5  # non-matches taken for matches
+        assert blocks.m["birth_date"].tolist() == t.card_m(card, ["birth_date"])["birth_date"].tolist()
+
+    def test_group_cap_keeps_its_share_when_weights_change(self) -> None:
+        data = small_card_data()
+        data["groups"] = [{"name": "household", "fields": ["given_name", "birth_date"], "max_weight": 10.0}]
+        card = parse_scorecard(data)
+        full_before = sum(card.spec(f).levels[0].weight for f in ("given_name", "birth_date"))
+        new = t.card_from_estimate(card, TestNewVersion().estimate(card), version="2", created_from="x")
+        full_after = sum(new.spec(f).levels[0].weight for f in ("given_name", "birth_date"))
+        assert new.groups[0].max_weight == round(10.0 * full_after / full_before, 1)
