@@ -120,7 +120,10 @@ TWIN_BIRTH = ["exact", "one-digit"]  # twins born either side of midnight
 # card refuses to link them automatically. The rules fire only on that shape (names, birth date and
 # street otherwise agreeing, typos allowed: a typo is as likely in a twin's record as in anyone's).
 CONFLICTS = [
-    {"name": "given-name-conflict", "fields": ["given_name"], "decision": "non-match",
+    # "differ" includes names that merely look alike (Jayden and Hayden: the `similar` level); one
+    # typo away (Aidan and Aiden) stays a typo, as nothing can tell those twins from one
+    {"name": "given-name-conflict", "fields": ["given_name"], "levels": ["similar", "disagree"],
+     "decision": "non-match",
      "when": {"family_name": FAMILY_AGREES, "birth_date": TWIN_BIRTH, "address_line": STREET_AGREES}},
     {"name": "middle-name-conflict", "fields": ["middle_name"], "decision": "non-match",
      "when": {"given_name": GIVEN_AGREES, "family_name": FAMILY_AGREES, "birth_date": TWIN_BIRTH,
