@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
+from fhir.resources.core.fhirabstractmodel import FHIRAbstractModel
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.identifier import Identifier
 from fhir.resources.R4B.parameters import Parameters, ParametersParameter
@@ -235,18 +236,38 @@ def pix_parameters(xrefs: CrossReferences, registry: DomainRegistry) -> Paramete
     """ITI-83 response: a targetIdentifier per identifier and a targetId per source record.
 
     The hot path of PIXm, so the models are constructed without re-validating values that come
-    from configuration and the database (``construct``); the tests parse every response back."""
+    from configuration and the database (:func:`construct`); the tests parse every response back."""
     params: list[ParametersParameter] = []
     for ref in xrefs.identifiers:
         domain = registry.get(ref.domain)
         if domain is None:
             continue
-        params.append(ParametersParameter.construct(
-            name="targetIdentifier", valueIdentifier=Identifier.construct(system=domain.system, value=ref.identifier)))
+        params.append(construct(ParametersParameter, name="targetIdentifier",
+                                valueIdentifier=construct(Identifier, system=domain.system, value=ref.identifier)))
         if ref.record_id is not None:
-            params.append(ParametersParameter.construct(
-                name="targetId", valueReference=Reference.construct(reference=f"Patient/{ref.record_id}")))
-    return Parameters.construct(parameter=params) if params else Parameters.construct()
+            params.append(construct(ParametersParameter, name="targetId",
+                                    valueReference=construct(Reference, reference=f"Patient/{ref.record_id}")))
+    return construct(Parameters, parameter=params) if params else construct(Parameters)
+
+
+M = TypeVar("M", bound=FHIRAbstractModel)
+_UNSET: dict[type[Any], dict[str, Any]] = {}
+
+
+def construct(cls: type[M], **values: Any) -> M:
+    """``cls.construct(**values)`` for field names, without its per-field default lookup.
+
+    pydantic v1's ``construct`` copies the default of every field (ParametersParameter has 78, so about
+    12 us an instance); FHIR element defaults are None or the constant resource type, so one dict of
+    them per class is shared. Values are not validated: callers pass values they took from
+    configuration and the database."""
+    unset = _UNSET.get(cls)
+    if unset is None:
+        unset = _UNSET[cls] = {name: field.default for name, field in cls.__fields__.items() if not field.required}
+    model = cls.__new__(cls)
+    object.__setattr__(model, "__dict__", {**unset, **values})
+    object.__setattr__(model, "__fields_set__", set(values))
+    return model
 
 
 def searchset(entries: Iterable[dict[str, Any]], *, total: int, links: Sequence[tuple[str, str]]) -> Bundle:

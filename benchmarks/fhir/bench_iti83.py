@@ -8,9 +8,12 @@ What is measured: the full HTTP app (``create_app``: bearer-token check, cross-r
 row committed, Parameters built with fhir.resources, JSON out) under uvicorn, against a bare FastAPI
 app whose sync endpoint returns a fixed small JSON body, under the same uvicorn settings. Both servers
 run in this process (one thread each, access log off); the load comes from a separate process:
-``wrk`` (Debian package) with a Lua script that asks for a random patient's cross-references on each
-request, or, when wrk is missing, a threaded httpx client in a subprocess. Rounds alternate bare and
-ITI-83 so machine noise hits both; every round is printed, the ratio uses the medians.
+``wrk`` with a Lua script that asks for a random patient's cross-references on each request, or, when
+wrk is missing, a threaded httpx client in a subprocess. Install wrk first (Debian/Ubuntu:
+``apt-get install -y wrk``; macOS: ``brew install wrk``): the httpx fallback is a weak load generator
+(Python threads on the same cores), so its figures understate both servers and the ratio. The script
+prints which generator it used. Rounds alternate bare and ITI-83 so machine noise hits both; every
+round is printed, the ratio uses the medians.
 
 Patients are loaded directly (persons, source records and links, as ``empi.patients.register`` leaves
 them for the PIX query path; blocking keys are not needed by ITI-83): every patient has a record in

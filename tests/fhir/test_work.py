@@ -3,13 +3,14 @@ is committed."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from api.fhir.work import group_commit
+from api.fhir.work import audit_batcher, group_commit
 from empi.models import AuditEvent
 from empi.runtime import Runtime
 
@@ -39,3 +40,39 @@ def test_a_failed_batch_raises_in_the_caller(rt: Runtime) -> None:
     with pytest.raises(IntegrityError):  # the database refuses a NULL actor
         group_commit(rt).record(event_type="ITI-83", action="E", actor=None)
     group_commit(rt).record(event_type="ITI-83", action="E", actor="after-failure")  # still usable
+
+
+class TestAuditBatcher:
+    """The asynchronous ITI-83 path: rows of concurrent requests are committed together, and each
+    request resumes only once its own row is committed."""
+
+    def test_concurrent_requests_each_see_their_row_committed_when_resuming(self, rt: Runtime) -> None:
+        missing: list[int] = []
+
+        async def request(n: int) -> None:
+            await audit_batcher(rt).record(event_type="ITI-83", action="E", actor=f"device-{n}", actor_type="client")
+            with rt.read() as s:
+                if not s.scalar(select(func.count()).where(AuditEvent.actor == f"device-{n}")):
+                    missing.append(n)
+
+        async def main() -> None:
+            assert audit_batcher(rt) is audit_batcher(rt)
+            await asyncio.gather(*(request(n) for n in range(40)))
+
+        asyncio.run(main())
+        assert missing == []
+        with rt.read() as s:
+            assert s.scalar(select(func.count()).select_from(AuditEvent)) == 40
+
+    def test_a_failed_batch_raises_in_every_request_of_it(self, rt: Runtime) -> None:
+        async def main() -> list[BaseException | None]:
+            bad = audit_batcher(rt).record(event_type="ITI-83", action="E", actor=None)  # NULL actor is refused
+            good = audit_batcher(rt).record(event_type="ITI-83", action="E", actor="same-batch")
+            results = await asyncio.gather(bad, good, return_exceptions=True)
+            await audit_batcher(rt).record(event_type="ITI-83", action="E", actor="after-failure")  # still usable
+            return [r if isinstance(r, BaseException) else None for r in results]
+
+        results = asyncio.run(main())
+        assert all(isinstance(r, IntegrityError) for r in results)
+        with rt.read() as s:
+            assert s.scalars(select(AuditEvent.actor)).all() == ["after-failure"]
