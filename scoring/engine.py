@@ -225,8 +225,9 @@ def decide(card: Scorecard, total: float, scores: Sequence[FieldScore]) -> tuple
         return MATCH, RULE_HC_MATCH
     if policy is not None and by_name[policy.field].level == DISAGREE:
         decision, rule = min(decision, UNCERTAIN, key=_RANK.__getitem__), RULE_HC_MISMATCH
+    level_of = {name: score.level for name, score in by_name.items()} if card.conflicts else {}
     for conflict in card.conflicts:
-        if conflict.applies({name: score.level for name, score in by_name.items()}):
+        if conflict.applies(level_of):
             capped = min(decision, conflict.decision, key=_RANK.__getitem__)
             if capped != decision:
                 decision, rule = capped, conflict.name
