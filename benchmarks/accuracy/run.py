@@ -13,6 +13,8 @@ key kind, which yields exactly that set; recordlinkage gets the pair index). Met
                 kind of blocking key, as splink trains), the card's thresholds and rules unchanged;
 * tuned       - tuned-w, plus thresholds from the EM posterior (match at p >= 0.5, review down to
                 p = 0.05) and the conflict rules the estimate contradicts dropped;
+* tuned-nr    - tuned without any household conflict rule (twins, parent and child, siblings,
+                housemates): the weights alone, as splink has no such rules;
 * febrl2      - fitted *with labels*, but on FEBRL2 (never evaluated here): m from its labelled pairs,
                 u from its random pairs, thresholds with the best F1 on FEBRL2 (a held-out check);
 * splink      - EM-trained (DuckDB), match at p >= 0.5, no review band;
@@ -108,7 +110,11 @@ def run_cards(name: str, ssn: bool, left: pd.DataFrame, right: pd.DataFrame | No
     upper, lower = t.posterior_thresholds(weights_only, em, n_candidates=len(pairs), n_pairs=n_all)
     tuned = t.card_from_estimate(base, em, version=f"{base.version}-em-full", created_from=f"EM on {name}",
                                  upper=upper, lower=lower, drop_conflicts=t.unsupported_conflicts(base, em))
-    for label, card in (("tuned-w", weights_only), ("tuned", tuned)):
+    # the same estimate with every household rule left out: what the weights reach on data with no
+    # households (FEBRL), to set beside splink, which has no such rules
+    no_rules = t.card_from_estimate(base, em, version=f"{base.version}-em-norules", created_from=f"EM on {name}",
+                                    upper=upper, lower=lower, drop_conflicts=[c.name for c in base.conflicts])
+    for label, card in (("tuned-w", weights_only), ("tuned", tuned), ("tuned-nr", no_rules)):
         start = time.perf_counter()
         tuned_vectors = t.comparison_vectors(card, left, right, pairs)
         s = time.perf_counter() - start
