@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from empi.db import _write_lock
 from empi.models import AuditEvent, utcnow
 
 if TYPE_CHECKING:
@@ -62,6 +64,39 @@ def record_many(session: Session, events: Sequence[dict[str, Any]]) -> None:
     now = utcnow()
     session.execute(_INSERT, [{**_DEFAULTS, "at": now, **event,
                                "patient_ids": list(event.get("patient_ids", ()))} for event in events])
+
+
+def record_now(rt: Runtime, events: Sequence[dict[str, Any]]) -> bool:
+    """Commit ``events`` (as :func:`record_many`) at once if that needs no waiting, else return False
+    and store nothing: the caller then writes them where waiting is harmless.
+
+    For callers on an event loop: a lock wait there would stall every connection, while a thread
+    handing rows to a writer thread costs more than the insert (GIL switches). Only SQLite without
+    sinks qualifies (a sink may send over the network): the in-process write lock is tried without
+    blocking, and another process's write lock makes the insert fail at once (busy timeout 0)
+    instead of waiting for it."""
+    if SINKS or rt.engine.dialect.name != "sqlite":
+        return False
+    lock = _write_lock(rt.engine)
+    if not lock.acquire(blocking=False):
+        return False
+    try:
+        with rt.write() as session:  # the same (re-entrant) lock
+            sqlite = session.connection().connection.driver_connection  # pragmas straight to sqlite3: cheaper
+            assert sqlite is not None
+            previous = int(sqlite.execute("PRAGMA busy_timeout").fetchone()[0])
+            sqlite.execute("PRAGMA busy_timeout = 0")
+            try:
+                record_many(session, events)
+            finally:
+                sqlite.execute(f"PRAGMA busy_timeout = {previous}")
+    except OperationalError as exc:
+        if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+            return False
+        raise
+    finally:
+        lock.release()
+    return True
 
 
 _DEFAULTS: dict[str, Any] = {"outcome": OUTCOME_SUCCESS, "actor_type": "system", "source_address": None,

@@ -93,9 +93,12 @@ class AuditBatcher:
     """Group commit for the audit rows of asynchronous queries, one per runtime and event loop.
 
     Each request adds its row and awaits a future; one writer task at a time commits everything pending
-    in a single transaction in a worker thread, then resolves the futures of that batch. Rows arriving
-    meanwhile form the next batch, so under load a commit carries many rows and no request holds a
-    thread while it waits."""
+    in a single transaction, then resolves the futures of that batch. Rows arriving meanwhile form the
+    next batch, so under load a commit carries many rows and no request holds a thread while it waits.
+    On SQLite the batch is committed on the loop itself when no other writer holds the database
+    (``audit.record_now``: an insert of a few rows, no fsync in WAL mode except at a checkpoint);
+    otherwise, and always on PostgreSQL, in a worker thread. The loop path measured 2,000 -> 2,600
+    ITI-83 req/s: a writer thread contending for the GIL with the loop cost more than the insert."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
@@ -114,8 +117,10 @@ class AuditBatcher:
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
+                events = [event for event, _ in batch]
                 try:
-                    await run_in_threadpool(self._write, [event for event, _ in batch])
+                    if not audit.record_now(self.rt, events):
+                        await run_in_threadpool(self._write, events)
                 except Exception as exc:  # noqa: BLE001 -- not swallowed: every request of the batch re-raises it
                     for _, done in batch:
                         if not done.done():

@@ -4,13 +4,17 @@ is committed."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
+import time
+from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from api.fhir.work import audit_batcher, group_commit
+from empi import audit
 from empi.models import AuditEvent
 from empi.runtime import Runtime
 
@@ -76,3 +80,60 @@ class TestAuditBatcher:
         assert all(isinstance(r, IntegrityError) for r in results)
         with rt.read() as s:
             assert s.scalars(select(AuditEvent.actor)).all() == ["after-failure"]
+
+
+class TestRecordNow:
+    """``audit.record_now``, the event loop's way to commit a batch: at once, or not at all."""
+
+    EVENT: ClassVar[dict[str, Any]] = {"event_type": "ITI-83", "action": "E", "actor": "device"}
+
+    def count(self, rt: Runtime) -> int:
+        with rt.read() as s:
+            return s.scalar(select(func.count()).select_from(AuditEvent)) or 0
+
+    def test_commits_at_once_when_nobody_writes(self, rt: Runtime) -> None:
+        if rt.is_postgres:  # a network round trip never runs on the loop
+            assert audit.record_now(rt, [self.EVENT]) is False
+            assert self.count(rt) == 0
+            return
+        assert audit.record_now(rt, [self.EVENT, self.EVENT]) is True
+        assert self.count(rt) == 2
+
+    def test_declines_when_another_thread_is_writing(self, rt: Runtime) -> None:
+        if rt.is_postgres:  # never writes there (see the test above)
+            assert audit.record_now(rt, [self.EVENT]) is False
+            return
+        writing, release = threading.Event(), threading.Event()
+
+        def feed() -> None:
+            with rt.write():
+                writing.set()
+                release.wait(10)
+
+        t = threading.Thread(target=feed)
+        t.start()
+        try:
+            assert writing.wait(10)
+            assert audit.record_now(rt, [self.EVENT]) is False
+        finally:
+            release.set()
+            t.join()
+        assert self.count(rt) == 0
+
+    def test_declines_at_once_when_another_process_holds_the_database(self, rt: Runtime) -> None:
+        if rt.is_postgres:  # never writes there (see the first test)
+            assert audit.record_now(rt, [self.EVENT]) is False
+            return
+        other = sqlite3.connect(rt.engine.url.database or "", isolation_level=None)  # as another process would
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            started = time.monotonic()
+            assert audit.record_now(rt, [self.EVENT]) is False
+            assert time.monotonic() - started < 5  # not the 30 s busy timeout
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert audit.record_now(rt, [self.EVENT]) is True  # usable again, with the usual busy timeout
+        with rt.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+        assert self.count(rt) == 1
