@@ -236,7 +236,9 @@ def birth_date(a: Values, b: Values) -> Floats:
         part(db, 6, 8),
     )
     gap = np.abs(ya - yb)
-    one_edit = pairwise(DamerauLevenshtein.distance, da, db, np.int64) == 1
+    near = np.flatnonzero(gap <= 10)  # only these can be one digit apart at the one-digit level
+    one_edit = np.zeros(len(rows), dtype=bool)
+    one_edit[near] = pairwise(DamerauLevenshtein.distance, da.take(near), db.take(near), np.int64) == 1
     result[rows] = np.select(
         [
             (ya == yb) & (ma == mb) & (xa == xb),
