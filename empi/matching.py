@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, text
+from sqlalchemy import Integer, bindparam, desc, func, or_, select
 from sqlalchemy.orm import Session
 
-from empi.models import Link, MatchExclusion, Person, SourceRecord
-from empi.records import VIEW_COLUMNS, scoring_view
+from empi.models import BlockingKey, Link, MatchExclusion, Person, SourceRecord
+from empi.records import VIEW_COLUMNS, scoring_view, view_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,20 +72,34 @@ def excluded_records(session: Session, record_id: int) -> set[int]:
 
 
 _RECORD = SourceRecord.__table__
-# Constant statements (compiled once); candidates are read as plain rows, not ORM objects.
+_KEY = BlockingKey.__table__
+_LINK = Link.__table__
+_PERSON = Person.__table__
 # Records sharing more blocking keys come first, so the cap on scored candidates keeps the likeliest
-# ones however large a block grows (a common surname in a birth year, a busy street).
-_CANDIDATE_IDS = text(
-    "SELECT record_id FROM blocking_key WHERE key IN :keys AND record_id != :rid "
-    "GROUP BY record_id ORDER BY count(*) DESC, record_id DESC LIMIT :limit"
-).bindparams(bindparam("keys", expanding=True))
+# ones however large a block grows (a common surname in a birth year, a busy street). The ranking reads
+# only the (key, record_id) index.
+_RANKED = (
+    select(_KEY.c.record_id, func.count().label("shared"))
+    .where(_KEY.c.key.in_(bindparam("keys", expanding=True)), _KEY.c.record_id != bindparam("rid"))
+    .group_by(_KEY.c.record_id)
+    .order_by(desc("shared"), _KEY.c.record_id.desc())
+    .limit(bindparam("limit", type_=Integer))
+    .subquery()
+)
+# One constant statement (compiled once): the capped candidate ids and their rows in one round trip, read
+# as plain rows rather than ORM objects, in record order (ties between persons keep a stable order).
 _CANDIDATE_ROWS = (
     select(_RECORD.c.id, _RECORD.c.domain, _RECORD.c.identifier, _RECORD.c.names,
-           *(_RECORD.c[name] for name in VIEW_COLUMNS), Link.__table__.c.person_id, Person.__table__.c.regional_id)
-    .join(Link.__table__, Link.__table__.c.record_id == _RECORD.c.id)
-    .join(Person.__table__, Person.__table__.c.id == Link.__table__.c.person_id)
-    .where(_RECORD.c.id.in_(bindparam("ids", expanding=True)), _RECORD.c.status == "active")
+           *(_RECORD.c[name] for name in VIEW_COLUMNS), _LINK.c.person_id, _PERSON.c.regional_id)
+    .select_from(_RANKED)
+    .join(_RECORD, _RECORD.c.id == _RANKED.c.record_id)
+    .join(_LINK, _LINK.c.record_id == _RECORD.c.id)
+    .join(_PERSON, _PERSON.c.id == _LINK.c.person_id)
+    .where(_RECORD.c.status == "active")
+    .order_by(_RECORD.c.id)
 )
+
+_VIEW = slice(4, 4 + len(VIEW_COLUMNS))  # the VIEW_COLUMNS values in a _CANDIDATE_ROWS row
 
 
 def candidates_for(session: Session, record: SourceRecord, keys: set[str], *, card: Any,
@@ -95,10 +109,10 @@ def candidates_for(session: Session, record: SourceRecord, keys: set[str], *, ca
 
     if not keys:
         return []
-    ids = session.execute(_CANDIDATE_IDS, {"keys": sorted(keys), "rid": record.id or -1, "limit": limit}).scalars().all()
-    if not ids:
+    params = {"keys": sorted(keys), "rid": record.id or -1, "limit": limit}
+    rows = session.execute(_CANDIDATE_ROWS, params).all()
+    if not rows:
         return []
-    rows = session.execute(_CANDIDATE_ROWS, {"ids": list(ids)}).all()
     excluded = set() if fresh else excluded_records(session, record.id)  # a new record has no exclusions
     blocked_persons = {row.person_id for row in rows if row.id in excluded}
     mine = scoring_view(record)
@@ -106,7 +120,7 @@ def candidates_for(session: Session, record: SourceRecord, keys: set[str], *, ca
     for row in rows:
         if row.person_id in blocked_persons:
             continue
-        result = score_pair(card, mine, scoring_view(row))
+        result = score_pair(card, mine, view_of(row.names, row[_VIEW]))
         cand = Candidate(person_id=row.person_id, regional_id=row.regional_id,
                          record=CandidateRecord(row.id, row.domain, row.identifier), score=result)
         pid = row.person_id

@@ -116,7 +116,7 @@ class BlockingKey(Base):
     """Candidate-selection keys of a record (see scoring.blocking_keys)."""
 
     __tablename__ = "blocking_key"
-    __table_args__ = (Index("ix_blocking_key_key", "key"),)
+    __table_args__ = (Index("ix_blocking_key_key_record_id", "key", "record_id"),)  # covering: candidates
     record_id: Mapped[int] = mapped_column(ForeignKey("source_record.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(96), primary_key=True)
 

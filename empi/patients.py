@@ -19,7 +19,14 @@ from empi.commands import (
 )
 from empi.errors import Conflict, InvalidInput, UnknownAuthority, UnknownIdentifier
 from empi.models import Link, Person, SourceRecord
-from empi.records import apply_demographics, get_record, lock_keys, refresh_search_rows, scoring_view
+from empi.records import (
+    apply_demographics,
+    get_record,
+    insert_record,
+    lock_keys,
+    refresh_search_rows,
+    scoring_view,
+)
 from scoring import blocking_keys
 
 if TYPE_CHECKING:
@@ -55,15 +62,17 @@ def register(session: Session, cmd: RegisterSourceRecord, *, rt: Runtime) -> Fee
         raise Conflict("the identifier was merged into another and may not be used again", field="identifier")
     created = record is None or record.status == "deleted"
     is_new = record is None  # nothing refers to it yet: no keys, link or exclusions to look up
-    if record is None:
+    if record is None:  # built in memory and inserted with one Core statement below
         record = SourceRecord(domain=key.domain, identifier=key.identifier, names=[], addresses=[], phones=[],
-                              other_identifiers=[])
-        session.add(record)
+                              other_identifiers=[], merged_into_id=None, is_deceased=None)
     record.status = "active"
     apply_demographics(record, cmd.demographics)
     keys = _keys_of(record)
     lock_keys(session, keys)
-    session.flush()
+    if is_new:
+        insert_record(session, record)
+    else:
+        session.flush()
     refresh_search_rows(session, record, sorted(keys), fresh=is_new)
     actor = cmd.source or "system"
     if created:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from empi.commands import UNSET, Address, Demographics, PersonName, RecordKey
 from empi.errors import InvalidInput
-from empi.models import BlockingKey, RecordName, SourceRecord
+from empi.models import BlockingKey, RecordName, SourceRecord, utcnow
 from empi.text import lock_id, search_norm
 
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
@@ -25,6 +25,20 @@ def get_record(session: Session, key: RecordKey) -> SourceRecord | None:
     # the id first (cheap, and usually absent for a new feed), the ORM object only when it exists
     record_id = session.execute(_RECORD_ID, {"domain": key.domain, "identifier": key.identifier}).scalar()
     return None if record_id is None else session.get(SourceRecord, record_id)
+
+
+_INSERT_RECORD = insert(SourceRecord.__table__)
+_RECORD_COLUMNS = tuple(c.key for c in SourceRecord.__table__.columns if c.key != "id")
+
+
+def insert_record(session: Session, record: SourceRecord) -> int:
+    """Insert a new record built in memory (not added to the session) with one Core statement, no ORM flush.
+
+    Sets and returns ``record.id``; the object stays transient and is only read from afterwards."""
+    record.created_at = record.updated_at = utcnow()
+    result = session.execute(_INSERT_RECORD, {name: getattr(record, name) for name in _RECORD_COLUMNS})
+    record.id = int(result.inserted_primary_key[0])
+    return record.id
 
 
 def lock_keys(session: Session, keys: Iterable[str]) -> None:
@@ -110,8 +124,13 @@ VIEW_COLUMNS = ("given_name", "middle_name", "family_name", "birth_date", "sex",
 
 def scoring_view(record: Any) -> dict[str, Any]:
     """The record as the scorecard sees it: a SourceRecord, or any row with those columns and ``names``."""
-    view = {name: getattr(record, name) for name in VIEW_COLUMNS}
-    view["family_name_aliases"] = [n.get("family") for n in (record.names or [])[1:] if n.get("family")]
+    return view_of(record.names, [getattr(record, name) for name in VIEW_COLUMNS])
+
+
+def view_of(names: Sequence[dict[str, Any]] | None, values: Sequence[Any]) -> dict[str, Any]:
+    """The scoring view from a record's ``names`` and its VIEW_COLUMNS values, in that order."""
+    view = dict(zip(VIEW_COLUMNS, values, strict=True))
+    view["family_name_aliases"] = [n.get("family") for n in (names or [])[1:] if n.get("family")]
     return view
 
 

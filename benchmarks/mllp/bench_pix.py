@@ -5,8 +5,10 @@
 
 Synthetic patients (invented names only) are spread over three domains; a patient has a record in
 1-3 of them, and the copies carry realistic errors: typos, transposed day/month, nicknames, missing
-phone/address/SSN. Records are fed in random order over ``--connections`` concurrent MLLP connections
-to a listener started in this process (``serve_in_thread``) on a fresh database; the feed rate is
+phone/address/SSN. The region has about 20 patients per postal code (``--people-per-postal-code``; 0
+gives the first generator's fixed 1,000 codes, about 57 patients a code at 100,000 records). Records are
+fed in random order over ``--connections`` concurrent MLLP connections to a listener started in this
+process (``serve_in_thread``) on a fresh database; the feed rate is
 printed per window of ``--window`` records, so the rate near 10,000 records can be compared with the
 rate near 100,000. Then ``--queries`` ITI-9 queries run over the same number of connections.
 PostgreSQL comes from ``--postgres-url`` / ``EMPI_TEST_POSTGRES_URL`` (an admin URL: a scratch
@@ -62,13 +64,22 @@ class Patient:
     ssn: str
 
 
-def patients(n: int, rng: random.Random) -> Iterator[Patient]:
+def postal_code(i: int) -> str:
+    """The i-th of up to 245,000 distinct Canadian-shaped postal codes (A9A9A9)."""
+    return (f"{'KLMNP'[i % 5]}{i // 5 % 10}{'ABCEGHJ'[i // 50 % 7]}{i // 350 % 10}{'ABCEGHJ'[i // 3500 % 7]}"
+            f"{i // 24500 % 10}")
+
+
+def patients(n: int, rng: random.Random, postal_codes: int = 0) -> Iterator[Patient]:
+    """``postal_codes``: how many codes the region has (0: the first generator's 1,000 codes K9A9B9)."""
     for i in range(n):
         family = "".join(rng.choice(SYL) for _ in range(rng.choice((2, 3)))) + SYL[i % len(SYL)][:1]
         yield Patient(family=family, given=rng.choice(GIVEN),
                       dob=f"{rng.randint(1925, 2020)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}",
                       sex=rng.choice("MF"), street=f"{rng.randint(1, 9999)} {rng.choice(STREETS)}",
-                      city=rng.choice(CITIES), postal=f"K{rng.randint(0, 9)}A{rng.randint(0, 9)}B{rng.randint(0, 9)}",
+                      city=rng.choice(CITIES),
+                      postal=postal_code(rng.randrange(postal_codes)) if postal_codes
+                      else f"K{rng.randint(0, 9)}A{rng.randint(0, 9)}B{rng.randint(0, 9)}",
                       phone=f"{rng.randint(200, 999)}{rng.randint(2000000, 9999999)}",
                       ssn=f"{rng.randint(100, 899)}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}")
 
@@ -115,10 +126,13 @@ def q23(control_id: str, identifier: str, domain: str) -> bytes:
             f"QPD|IHE PIX Query|Q{control_id}|{identifier}^^^{domain}|\rRCP|I").encode()
 
 
-def build_records(n: int, seed: int) -> list[tuple[str, str, Patient]]:
+def build_records(n: int, seed: int, people_per_postal_code: int = 0) -> list[tuple[str, str, Patient]]:
+    """``n`` records of about n / 1.75 patients; ``people_per_postal_code`` sizes the region's postal codes
+    (0: the first generator's fixed 1,000 codes, about 57 patients a code at 100,000 records)."""
     rng = random.Random(seed)
     out: list[tuple[str, str, Patient]] = []
-    for k, p in enumerate(patients(n, rng)):
+    codes = max(1, round(n / 1.75 / people_per_postal_code)) if people_per_postal_code else 0
+    for k, p in enumerate(patients(n, rng, codes)):
         if len(out) >= n:
             break
         copies = rng.choices((1, 2, 3), weights=(0.45, 0.35, 0.2))[0]
@@ -193,7 +207,7 @@ def settings(url: str) -> Settings:
 
 
 def bench(backend: str, url: str, args: argparse.Namespace) -> None:
-    records = build_records(args.records, args.seed)
+    records = build_records(args.records, args.seed, args.people_per_postal_code)
     rt = Runtime.start(settings(url), auto_migrate=True)
     handle = serve_in_thread(rt, decode_processes=args.decode_processes)
     print(f"\n== {backend}: {len(records)} records over {len(DOMAINS)} domains, "
@@ -242,6 +256,9 @@ def main() -> None:
     ap.add_argument("--postgres-url", default=os.environ.get("EMPI_TEST_POSTGRES_URL",
                                                              "postgresql://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--seed", type=int, default=20240101)
+    ap.add_argument("--people-per-postal-code", type=int, default=20,
+                    help="patients per postal code (a real region: about 20); 0: the first generator's "
+                         "1,000 codes whatever the size (about 57 patients a code at 100,000 records)")
     args = ap.parse_args()
     args.window = min(args.window, args.records)
     for backend in args.backends.split(","):
