@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -52,12 +52,14 @@ def record(session: Session, *, event_type: str, action: str, actor: str, outcom
     return event
 
 
-def record_many(session: Session, events: Sequence[dict[str, Any]]) -> None:
+def record_many(session: Session | Connection, events: Sequence[dict[str, Any]]) -> None:
     """Store several events (keyword arguments of :func:`record`) in the session's transaction.
 
     Without sinks, one executemany insert (about a third of the cost of a statement per row); sinks get
     each stored event with its id, so then the rows go through :func:`record` one by one."""
     if SINKS:
+        if not isinstance(session, Session):
+            raise TypeError("audit sinks need the writing Session")
         for event in events:
             record(session, **event)
         return
@@ -81,13 +83,15 @@ def record_now(rt: Runtime, events: Sequence[dict[str, Any]]) -> bool:
     if not lock.acquire(blocking=False):
         return False
     try:
-        with rt.write() as session:  # the same (re-entrant) lock
-            sqlite = session.connection().connection.driver_connection  # pragmas straight to sqlite3: cheaper
+        # the unit of work of rt.write() minus its Session (with no sinks, nothing needs one): this
+        # thread holds the write lock, and the connection's transaction commits or rolls back
+        with rt.engine.begin() as conn:
+            sqlite = conn.connection.driver_connection  # pragmas straight to sqlite3: cheaper
             assert sqlite is not None
             previous = int(sqlite.execute("PRAGMA busy_timeout").fetchone()[0])
             sqlite.execute("PRAGMA busy_timeout = 0")
             try:
-                record_many(session, events)
+                record_many(conn, events)
             finally:
                 sqlite.execute(f"PRAGMA busy_timeout = {previous}")
     except OperationalError as exc:
