@@ -18,6 +18,7 @@ _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
 _LOCK_ALL = text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:ids AS bigint[])) AS k")
+_INSERT_KEYS_PG = text("INSERT INTO blocking_key (record_id, key) SELECT :rid, unnest(CAST(:keys AS varchar[]))")
 _RECORD_ID = text("SELECT id FROM source_record WHERE domain = :domain AND identifier = :identifier")
 
 
@@ -142,7 +143,9 @@ def refresh_search_rows(session: Session, record: SourceRecord, keys: Sequence[s
     if record.status != "active":
         return
     unique_keys = sorted({k[:96] for k in keys})
-    if unique_keys:
+    if unique_keys and session.get_bind().dialect.name == "postgresql":
+        session.execute(_INSERT_KEYS_PG, {"rid": record.id, "keys": unique_keys})  # one statement, not one a key
+    elif unique_keys:
         session.execute(insert(BlockingKey), [{"record_id": record.id, "key": k} for k in unique_keys])
     names: dict[tuple[str | None, str | None], str | None] = {}
     for n in record.names or []:
