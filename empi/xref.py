@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
+from sqlalchemy.orm import Session as OrmSession
 
 from empi.commands import CrossReference, CrossReferences, RecordKey
 from empi.errors import UnknownIdentifier
@@ -18,9 +19,11 @@ if TYPE_CHECKING:
     from empi.runtime import Runtime
 
 
-# The PIX hot path as one constant statement: its compiled form is cached, and no ORM entity is built
-# per row (the ORM select cost ~0.7 ms a query, the statement itself ~0.15 ms).
-_XREF = text("""
+# The PIX hot path as one constant statement, run on the driver's own cursor: no ORM entity per row
+# (the ORM select cost ~0.7 ms a query, the statement itself ~0.15 ms), and none of SQLAlchemy's
+# per-execution work (~30 us of CPU against ~10 us on the bare cursor). Written with :name
+# parameters (sqlite3's style); PostgreSQL's driver gets the same text in its %(name)s style.
+_XREF_SQL = """
     SELECT asked.id, asked_link.person_id, person.regional_id, other.identifier, other.domain, other.id
     FROM source_record AS asked
     JOIN link AS asked_link ON asked_link.record_id = asked.id
@@ -29,7 +32,8 @@ _XREF = text("""
     JOIN source_record AS other ON other.id = other_link.record_id
     WHERE asked.domain = :domain AND asked.identifier = :identifier AND asked.status = 'active'
       AND other.status = 'active'
-    ORDER BY other.domain, other.identifier""")
+    ORDER BY other.domain, other.identifier"""
+_XREF_PG = _XREF_SQL.replace(":domain", "%(domain)s").replace(":identifier", "%(identifier)s")
 
 
 def cross_references(session: Session | Connection, key: RecordKey, *, rt: Runtime,
@@ -43,7 +47,7 @@ def cross_references(session: Session | Connection, key: RecordKey, *, rt: Runti
     if regional is not None and key.domain.upper() == regional.namespace.upper():
         return _by_regional_id(session, key.identifier, rt=rt, domains=domains)
     # one round trip: the asked record's person and every active record of that person (itself included)
-    rows = session.execute(_XREF, {"domain": key.domain, "identifier": key.identifier}).all()
+    rows = _xref_rows(session, key)
     if not rows:
         raise UnknownIdentifier("the identifier is not known in its domain", field="identifier")
     record_id, person_id, regional_id = rows[0][0], rows[0][1], rows[0][2]
@@ -55,6 +59,20 @@ def cross_references(session: Session | Connection, key: RecordKey, *, rt: Runti
     if include_regional and regional is not None and regional_id:
         found.append(CrossReference(identifier=regional_id, domain=regional.namespace, record_id=None))
     return CrossReferences(person_id=person_id, regional_id=regional_id or "", identifiers=found)
+
+
+def _xref_rows(session: Session | Connection, key: RecordKey) -> list[Any]:
+    """The `_XREF_SQL` rows for `key`, through the DB-API cursor of the session's own connection
+    (same transaction, same snapshot)."""
+    conn = session.connection() if isinstance(session, OrmSession) else session
+    raw = conn.connection.driver_connection
+    postgres = conn.dialect.name == "postgresql"
+    cursor = raw.cursor()
+    try:
+        cursor.execute(_XREF_PG if postgres else _XREF_SQL, {"domain": key.domain, "identifier": key.identifier})
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def _by_regional_id(session: Session | Connection, regional_id: str, *, rt: Runtime,
