@@ -28,7 +28,10 @@ def get_record(session: Session, key: RecordKey) -> SourceRecord | None:
     return None if record_id is None else session.get(SourceRecord, record_id)
 
 
+# Table inserts, not ORM-entity inserts (which go through the ORM's bulk path: ~60 us a statement, not ~20)
 _INSERT_RECORD = insert(SourceRecord.__table__)
+_INSERT_KEYS = insert(BlockingKey.__table__)
+_INSERT_NAMES = insert(RecordName.__table__)
 _RECORD_COLUMNS = tuple(c.key for c in SourceRecord.__table__.columns if c.key != "id")
 
 
@@ -146,12 +149,12 @@ def refresh_search_rows(session: Session, record: SourceRecord, keys: Sequence[s
     if unique_keys and session.get_bind().dialect.name == "postgresql":
         session.execute(_INSERT_KEYS_PG, {"rid": record.id, "keys": unique_keys})  # one statement, not one a key
     elif unique_keys:
-        session.execute(insert(BlockingKey), [{"record_id": record.id, "key": k} for k in unique_keys])
+        session.execute(_INSERT_KEYS, [{"record_id": record.id, "key": k} for k in unique_keys])
     names: dict[tuple[str | None, str | None], str | None] = {}
     for n in record.names or []:
         pair = (search_norm(n.get("family")), search_norm(n.get("given")))
         if pair != (None, None) and pair not in names:
             names[pair] = n.get("use")
     if names:
-        session.execute(insert(RecordName), [{"record_id": record.id, "family_norm": f, "given_norm": g, "use": u}
-                                             for (f, g), u in names.items()])
+        session.execute(_INSERT_NAMES, [{"record_id": record.id, "family_norm": f, "given_norm": g, "use": u}
+                                              for (f, g), u in names.items()])
