@@ -136,6 +136,8 @@ def street_address(a: str, b: str) -> float:
         return 1.0
     number_a, street_a = _split_house(a)
     number_b, street_b = _split_house(b)
+    if not street_a or not street_b:  # a bare house number says nothing about the street
+        return 0.0
     similarity = JaroWinkler.normalized_similarity(street_a.replace(" ", ""), street_b.replace(" ", ""))
     if number_a == number_b:
         return min(similarity, 0.99)

@@ -267,6 +267,9 @@ def street_address(a: Values, b: Values) -> Floats:
         street_b.derive(lambda v: v.replace(" ", "")),
     )
     similarity = pairwise(JaroWinkler.normalized_similarity, squeezed_a, squeezed_b)
+    # a bare house number says nothing about the street
+    similarity = np.where((street_a.per_row(len, np.int64) == 0) | (street_b.per_row(len, np.int64) == 0),
+                          0.0, similarity)
     one_missing = (number_a.per_row(len, np.int64) == 0) | (number_b.per_row(len, np.int64) == 0)
     scaled = np.where(
         equal(number_a, number_b), np.minimum(similarity, 0.99), similarity * np.where(one_missing, 0.9, 0.8)

@@ -68,6 +68,11 @@ class TestLocation:
         assert c.prefix3("M5V2T6", "M5V3L9") == 1.0
         assert c.prefix3("M5V2T6", "K1A0B1") == 0.0
 
+    def test_street_address_gives_nothing_when_a_line_is_only_a_house_number(self) -> None:
+        assert c.street_address("9", "5") == 0.0
+        assert c.street_address("12", "12 MAPLE ST") == 0.0
+        assert c.street_address("12", "12") == 1.0
+
     def test_street_address_ranks_typo_over_neighbour(self) -> None:
         typo = c.street_address("12 MAPLE ST", "12 MAPEL ST")
         neighbour = c.street_address("12 MAPLE ST", "14 MAPLE ST")
