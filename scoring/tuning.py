@@ -41,18 +41,7 @@ Pair = tuple[Hashable, Hashable]
 def candidate_pairs(left: pd.DataFrame, right: pd.DataFrame | None = None) -> pd.DataFrame:
     """Pairs sharing at least one `blocking_keys` key: left x right, or within `left` (each pair once,
     smaller id first) when `right` is None. Columns `left`, `right` hold the frames' index values."""
-    index: dict[str, list[Hashable]] = defaultdict(list)
-    for rec_id, record in zip(left.index, left.to_dict("records"), strict=True):
-        for key in blocking_keys(record):
-            index[key].append(rec_id)
-    pairs: set[Pair] = set()
-    if right is None:
-        for ids in index.values():
-            pairs.update((x, y) if str(x) < str(y) else (y, x) for x, y in itertools.combinations(ids, 2))
-    else:
-        for rec_id, record in zip(right.index, right.to_dict("records"), strict=True):
-            for key in blocking_keys(record):
-                pairs.update((x, rec_id) for x in index.get(key, ()))
+    pairs: set[Pair] = set().union(*pairs_by_key_kind(left, right).values())
     return pd.DataFrame(sorted(pairs, key=str), columns=["left", "right"])
 
 

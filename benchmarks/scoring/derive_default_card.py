@@ -233,7 +233,7 @@ def derive() -> tuple[dict[str, object], list[tuple[float, float, float, float, 
     # where nearly everyone shares the province and one city can hold a third of it
     estimate = t.estimate_from_labels(first, vectors, is_match, fixed_u=t.card_u(first))
     results: list[tuple[float, float, float, float, float]] = []
-    best: tuple[tuple[float, float], dict[str, object]] | None = None
+    best: tuple[tuple[float, float], float, dict[str, object]] | None = None
     for scale in SCALES:
         base = parse_scorecard(stated(scale))
         fitted = t.card_from_estimate(base, estimate, version=VERSION, card_id="febrl2", created_from="FEBRL2",
@@ -248,10 +248,9 @@ def derive() -> tuple[dict[str, object], list[tuple[float, float, float, float, 
         results.append((scale, cap, c.f1, c.precision, c.review_share_of_true))
         key = (round(c.f1, 4), -round(c.review_share_of_true, 4))
         if best is None or key > best[0]:
-            best = (key, data)
+            best = (key, scale, data)
     assert best is not None
-    data = best[1]
-    scale = next(r[0] for r in results if (round(r[2], 4), -round(r[4], 4)) == best[0])
+    _, scale, data = best
     data["created_from"] = (
         f"benchmarks/scoring/derive_default_card.py: weight = {scale} * log2(m/u) (Fellegi-Sunter); m and u "
         "stated per level, then m re-estimated from FEBRL2's labelled candidate pairs (the stated values as 5 "
