@@ -12,6 +12,7 @@ The decision for the best candidate person:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,9 +104,16 @@ _VIEW = slice(4, 4 + len(VIEW_COLUMNS))  # the VIEW_COLUMNS values in a _CANDIDA
 
 
 def candidates_for(session: Session, record: SourceRecord, keys: set[str], *, card: Any,
-                   limit: int = 200, fresh: bool = False) -> list[Candidate]:
-    """Score the record against every person sharing a blocking key; best record per person."""
-    from scoring import score_pair
+                   limit: int = 200, fresh: bool = False, complete: bool = True) -> list[Candidate]:
+    """Score the record against every person sharing a blocking key; best record per person, best first.
+
+    ``complete=False`` returns only what `decide` and the link it leads to read: every candidate that
+    reaches the card's lower threshold or meets the health-card rule, and the best candidate overall
+    (with its ties), exactly as the complete list has them. The others are left out once a cheap
+    bound shows they can't reach the lower threshold (`scoring.engine.Scorer.bound`), which keeps a
+    feed's cost nearly flat as blocks grow with the store.
+    """
+    from scoring.engine import Scorer
 
     if not keys:
         return []
@@ -115,22 +123,87 @@ def candidates_for(session: Session, record: SourceRecord, keys: set[str], *, ca
         return []
     excluded = set() if fresh else excluded_records(session, record.id)  # a new record has no exclusions
     blocked_persons = {row.person_id for row in rows if row.id in excluded}
-    mine = scoring_view(record)
-    best: dict[int, Candidate] = {}
-    for row in rows:
+    scorer = Scorer(card, scoring_view(record))
+    first_seen: dict[int, int] = {}  # a person's place in row order: ties between persons keep it
+    scored: dict[int, tuple[Any, Any]] = {}  # row index -> (row, PairScore)
+    left: list[_Left] = []  # rows a bound put below the lower threshold
+    for index, row in enumerate(rows):
         if row.person_id in blocked_persons:
             continue
-        result = score_pair(card, mine, view_of(row.names, row[_VIEW]))
+        first_seen.setdefault(row.person_id, index)
+        theirs = view_of(row.names, row[_VIEW])
+        if complete:
+            scored[index] = (row, scorer.score(theirs))
+            continue
+        value, exact = scorer.bound(theirs, card.lower)
+        if value >= card.lower - _SLACK:
+            scored[index] = (row, scorer.score(theirs))
+        else:
+            left.append(_Left(value, exact, index, row, theirs))
+    if left:
+        _score_what_decides(scorer, scored, left, card.lower)
+    best_of: dict[int, Candidate] = {}
+    for index in sorted(scored):
+        row, result = scored[index]
         cand = Candidate(person_id=row.person_id, regional_id=row.regional_id,
                          record=CandidateRecord(row.id, row.domain, row.identifier), score=result)
         pid = row.person_id
-        if pid not in best or _rank(cand) > _rank(best[pid]):
-            best[pid] = cand
-    return sorted(best.values(), key=_rank, reverse=True)
+        if pid not in best_of or _rank(cand) > _rank(best_of[pid]):
+            best_of[pid] = cand
+    return sorted(best_of.values(), key=lambda c: (_rank(c), -first_seen[c.person_id]), reverse=True)
+
+
+@dataclass(slots=True)
+class _Left:
+    value: float  # the bound, or the exact total when ``exact``
+    exact: bool
+    index: int
+    row: Any
+    view: dict[str, Any]
+
+
+def _score_what_decides(scorer: Any, scored: dict[int, tuple[Any, Any]], left: list[_Left], lower: float) -> None:
+    """Score the rows left out that the complete list would still show: when no candidate reaches the
+    lower threshold, the best one overall (its score is kept with the new person's link); and a person's
+    best row wherever a row left out would outrank the one scored (a same-card conflict at 30 points
+    is hidden by the same person's 40-point row, as in the complete list)."""
+
+    def add_if_at_least(entry: _Left, floor: float) -> float | None:
+        total = entry.value if entry.exact else scorer.bound(entry.view, -math.inf)[0]
+        if total < floor:
+            entry.value, entry.exact = total, True
+            return None
+        scored[entry.index] = (entry.row, scorer.score(entry.view))
+        return total
+
+    if not any(s.total >= lower or s.rule == "health-card-match" for _, s in scored.values()):
+        best = max((s.total for _, s in scored.values()), default=-math.inf)
+        for entry in sorted(left, key=lambda e: -e.value):  # best bound first, until none can reach the best
+            if entry.value < best - _SLACK:
+                break
+            total = add_if_at_least(entry, best)
+            best = best if total is None else max(best, total)
+    person_best: dict[int, tuple[int, float]] = {}
+    for row, result in scored.values():
+        rank = _rank_of(result)
+        if row.person_id not in person_best or rank > person_best[row.person_id]:
+            person_best[row.person_id] = rank
+    for entry in left:
+        rank = person_best.get(entry.row.person_id)
+        if entry.index in scored or rank is None or rank[0] or entry.value < rank[1] - _SLACK:
+            continue
+        add_if_at_least(entry, rank[1])
+
+
+_SLACK = 1e-6  # totals carry 6 decimals: a bound within this of the threshold is not below it
 
 
 def _rank(c: Candidate) -> tuple[int, float]:
-    return (1 if c.rule == "health-card-match" else 0, c.total)
+    return _rank_of(c.score)
+
+
+def _rank_of(score: Any) -> tuple[int, float]:
+    return (1 if getattr(score, "rule", None) == "health-card-match" else 0, float(score.total))
 
 
 def decide(candidates: list[Candidate], *, card: Any, margin: float) -> Decision:

@@ -120,8 +120,10 @@ def _apply_decision(session: Session, record: SourceRecord, decision: matching.D
 
 def _link_new(session: Session, record: SourceRecord, keys: set[str], *, rt: Runtime, actor: str,
               fresh: bool = False) -> FeedResult:
+    # only what the decision and its link read: candidates that can't reach the lower threshold are
+    # dropped on a cheap bound (the best one is still found and kept for the new person's link)
     cands = matching.candidates_for(session, record, keys, card=rt.card, limit=rt.settings.max_candidates,
-                                    fresh=fresh)
+                                    fresh=fresh, complete=False)
     decision = matching.decide(cands, card=rt.card, margin=rt.settings.review_margin)
     return _apply_decision(session, record, decision, rt=rt, actor=actor, action="link", fresh=fresh)
 

@@ -7,6 +7,7 @@ side scores the missing weight. The health-card rule then overrides or caps the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from typing import Any
@@ -82,7 +83,10 @@ class PairScore:
 def score_pair(card: Scorecard, a: Mapping[str, Any], b: Mapping[str, Any]) -> PairScore:
     """Score records `a` and `b` (plain mappings of raw values) with `card`; the total is the sum of
     field points, and `decision` follows the card's thresholds and health-card rule."""
-    values_a = [spec.normalize(a.get(spec.name)) for spec in card.fields]
+    return _score(card, a, [spec.normalize(a.get(spec.name)) for spec in card.fields], b)
+
+
+def _score(card: Scorecard, a: Mapping[str, Any], values_a: list[str | None], b: Mapping[str, Any]) -> PairScore:
     values_b = [spec.normalize(b.get(spec.name)) for spec in card.fields]
     swapped = _swap_if_names_crossed(card, values_a, values_b)
     scores: list[FieldScore] = []
@@ -109,16 +113,23 @@ def score_field(
 ) -> FieldScore:
     """Score one field from its normalised values (aliases, when the field has them, are read from
     the raw records and the best level over all combinations wins)."""
+    return FieldScore(spec.name, value_a, value_b, *field_outcome(spec, value_a, value_b, a, b))
+
+
+def field_outcome(
+    spec: FieldSpec, value_a: str | None, value_b: str | None, a: Mapping[str, Any], b: Mapping[str, Any]
+) -> tuple[str, str, float]:
+    """(comparator, level, points) of one field: `score_field` without building its FieldScore."""
     if spec.aliases_key is not None:
         aliases_a, aliases_b = a.get(spec.aliases_key), b.get(spec.aliases_key)
         if _listed(aliases_a) or _listed(aliases_b):
-            return _score_with_aliases(spec, value_a, value_b, aliases_a, aliases_b)
+            return _outcome_with_aliases(spec, value_a, value_b, aliases_a, aliases_b)
     if value_a is None or value_b is None:
-        return FieldScore(spec.name, value_a, value_b, MISSING, MISSING, spec.missing_weight)
+        return MISSING, MISSING, spec.missing_weight
     for level in spec.levels:
         if level.compare(value_a, value_b) >= level.min_similarity:
-            return FieldScore(spec.name, value_a, value_b, level.comparator, level.label, level.weight)
-    return FieldScore(spec.name, value_a, value_b, DISAGREE, DISAGREE, spec.disagree_weight)
+            return level.comparator, level.label, level.weight
+    return DISAGREE, DISAGREE, spec.disagree_weight
 
 
 def level_index(spec: FieldSpec, value_a: str, value_b: str) -> int:
@@ -129,17 +140,16 @@ def level_index(spec: FieldSpec, value_a: str, value_b: str) -> int:
     return len(spec.levels)
 
 
-def _score_with_aliases(
+def _outcome_with_aliases(
     spec: FieldSpec, value_a: str | None, value_b: str | None, aliases_a: object, aliases_b: object
-) -> FieldScore:
+) -> tuple[str, str, float]:
     best, via_alias = alias_level_index(spec, value_a, value_b, aliases_a, aliases_b)
     if best < 0:
-        return FieldScore(spec.name, value_a, value_b, MISSING, MISSING, spec.missing_weight)
+        return MISSING, MISSING, spec.missing_weight
     if best == len(spec.levels):
-        return FieldScore(spec.name, value_a, value_b, DISAGREE, DISAGREE, spec.disagree_weight)
+        return DISAGREE, DISAGREE, spec.disagree_weight
     level = spec.levels[best]
-    comparator = level.comparator + (ALIAS_SUFFIX if via_alias else "")
-    return FieldScore(spec.name, value_a, value_b, comparator, level.label, level.weight)
+    return level.comparator + (ALIAS_SUFFIX if via_alias else ""), level.label, level.weight
 
 
 def alias_level_index(
@@ -182,19 +192,23 @@ def _swap_if_names_crossed(
     name of b, and crossing agrees better overall than the straight comparison (registration often
     swaps the two, and sometimes also mistypes or replaces one). Returns the swapped indexes."""
     swap = card.name_swap_index
-    if swap is None:
+    if swap is None or not _swap_names(swap[0], swap[1], values_a, values_b):
         return set()
-    g, f = swap
+    return set(swap)
+
+
+def _swap_names(g: int, f: int, values_a: list[str | None], values_b: list[str | None]) -> bool:
+    """`_swap_if_names_crossed` for the given name at `g` and the family name at `f`."""
     ga, fa, gb, fb = values_a[g], values_a[f], values_b[g], values_b[f]
     if ga is None or fa is None or gb is None or fb is None or (ga == gb and fa == fb):
-        return set()
+        return False
     crossed_g, crossed_f = jaro_winkler(ga, fb), jaro_winkler(fa, gb)
     if max(crossed_g, crossed_f) < SWAP_MIN_SIMILARITY:
-        return set()
+        return False
     if crossed_g + crossed_f <= jaro_winkler(ga, gb) + jaro_winkler(fa, fb):
-        return set()
+        return False
     values_b[g], values_b[f] = fb, gb
-    return {g, f}
+    return True
 
 
 def _group_caps(card: Scorecard, scores: Sequence[FieldScore]) -> list[FieldScore]:
@@ -232,3 +246,163 @@ def decide(card: Scorecard, total: float, scores: Sequence[FieldScore]) -> tuple
             if capped != decision:
                 decision, rule = capped, conflict.name
     return decision, rule
+
+
+_SLACK = 1e-6  # totals are rounded to 6 decimals; a bound this close to a floor is not below it
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a Scorer needs from its card, worked out once per card."""
+
+    order: tuple[int, ...]  # fields, the health card first, then the widest outside any group
+    group_of: dict[int, int]  # field index -> group index, when no field is in two groups
+    caps: tuple[float, ...]
+    maxes: tuple[float, ...]  # a field's highest possible points
+    hc: int | None
+    swap: tuple[int, int] | None
+    # field index -> a's value -> b's value -> (level, points): a field's outcome depends on the two
+    # values alone (aliases aside), and names, cities and dates recur across a region's feeds
+    memo: tuple[dict[str | None, dict[str | None, tuple[str, float]]], ...]
+
+
+_MEMO_VALUES = 50_000  # distinct values of `a` remembered per field before that field's memo starts over
+_MEMO_PARTNERS = 4_096  # values of `b` remembered for one value of `a`
+
+_PLANS: dict[int, tuple[Scorecard, _Plan]] = {}
+
+
+def _plan(card: Scorecard) -> _Plan:
+    cached = _PLANS.get(id(card))
+    if cached is not None and cached[0] is card:
+        return cached[1]
+    names = [spec.name for spec in card.fields]
+    members = [names.index(f) for group in card.groups for f in group.fields]
+    disjoint = len(members) == len(set(members))
+    group_of = {names.index(f): g for g, group in enumerate(card.groups) for f in group.fields} if disjoint else {}
+    outcomes = [[spec.missing_weight, spec.disagree_weight, *(level.weight for level in spec.levels)]
+                for spec in card.fields]
+    maxes = tuple(max(o) for o in outcomes)
+    hc = names.index(card.health_card.field) if card.health_card is not None else None
+    order = tuple(sorted(range(len(names)), key=lambda i: (i != hc, i in group_of, min(outcomes[i]) - maxes[i], i)))
+    plan = _Plan(order, group_of, tuple(g.max_weight for g in card.groups) if disjoint else (), maxes, hc,
+                 card.name_swap_index, tuple({} for _ in card.fields))
+    if len(_PLANS) > 64:
+        _PLANS.clear()
+    _PLANS[id(card)] = (card, plan)
+    return plan
+
+
+class Scorer:
+    """One record scored against many (a feed's candidates): `a` is normalised once.
+
+    `score(b)` is exactly `score_pair(card, a, b)`. `bound(b, floor)` is the cheap part: it walks the
+    fields, most decisive first, and stops as soon as the points still possible can't reach `floor`,
+    returning that upper bound (below `floor`). Otherwise it returns the exact total, or infinity when
+    the health-card rule decides the pair whatever the total. A field `a` lacks (and that has no
+    aliases) scores its missing weight whatever `b` holds, so it is settled before any candidate.
+    Evidence-group caps tighten the bound when no field is in two groups (the bound is then monotone
+    in every field's points); otherwise the caps are left out of the bound, which stays an upper bound.
+    """
+
+    __slots__ = ("card", "a", "values_a", "_plan", "_fixed", "_order", "_free", "_groups")
+
+    def __init__(self, card: Scorecard, a: Mapping[str, Any]) -> None:
+        self.card = card
+        self.a = a
+        self.values_a = [spec.normalize(a.get(spec.name)) for spec in card.fields]
+        plan = self._plan = _plan(card)
+        maxes = list(plan.maxes)
+        fixed: list[tuple[int, float]] = []
+        for i, spec in enumerate(card.fields):
+            if spec.aliases_key is None and self.values_a[i] is None:
+                fixed.append((i, spec.missing_weight))
+                maxes[i] = spec.missing_weight
+        self._fixed = fixed
+        settled = {i for i, _ in fixed}
+        order = []
+        for i in plan.order:
+            if i in settled:
+                continue
+            spec = card.fields[i]
+            memo: dict[str | None, tuple[str, float]] | None = None
+            if spec.aliases_key is None or not _listed(a.get(spec.aliases_key)):
+                by_a = plan.memo[i]
+                if len(by_a) > _MEMO_VALUES:
+                    by_a.clear()
+                memo = by_a.setdefault(self.values_a[i], {})
+            swap_pair = plan.swap if plan.swap is not None and i in plan.swap else None
+            order.append((i, maxes[i], plan.group_of.get(i), spec.name, spec.normalize, memo, spec.aliases_key,
+                          swap_pair, i == plan.hc, spec))
+        self._order = order
+        # the points still possible before any field of b is read: outside the groups, and a group's
+        # positive and negative parts (its cap applies to the positive part)
+        self._free = sum(m for i, m in enumerate(maxes) if i not in plan.group_of)
+        self._groups = [0.0] * (2 * len(plan.caps))
+        for i, g in plan.group_of.items():
+            self._groups[2 * g + (maxes[i] <= 0)] += maxes[i]
+
+    def score(self, b: Mapping[str, Any]) -> PairScore:
+        """`score_pair(card, a, b)`, without normalising `a` again."""
+        return _score(self.card, self.a, self.values_a, b)
+
+    def bound(self, b: Mapping[str, Any], floor: float) -> tuple[float, bool]:
+        """(value, exact): the exact total (rounded like `score_pair`'s) when it may reach `floor`, or
+        an upper bound below `floor` (``exact`` False); infinity (exact True) when the health-card rule
+        applies to the pair."""
+        card, a, values_a, fields = self.card, self.a, self.values_a, self.card.fields
+        values_b: list[str | None] = [None] * len(fields)
+        points = [0.0] * len(fields)
+        for i, weight in self._fixed:
+            points[i] = weight
+        free, groups, caps = self._free, list(self._groups), self._plan.caps
+        one_cap = caps[0] if len(caps) == 1 else None
+        swapped = False
+        limit = floor - _SLACK
+        for i, most, g, name, normalize, memo, aliases_key, swap, is_hc, spec in self._order:
+            if swap is None:
+                value = values_b[i] = normalize(b.get(name))
+            else:
+                if not swapped:
+                    x, y = swap
+                    values_b[x] = fields[x].normalize(b.get(fields[x].name))
+                    values_b[y] = fields[y].normalize(b.get(fields[y].name))
+                    _swap_names(x, y, values_a, values_b)
+                    swapped = True
+                value = values_b[i]
+            known = None if memo is None or (aliases_key is not None and _listed(b.get(aliases_key))) \
+                else memo.get(value)
+            if known is None:
+                _, level, p = field_outcome(spec, values_a[i], value, a, b)
+                if memo is not None and len(memo) < _MEMO_PARTNERS and (aliases_key is None
+                                                                       or not _listed(b.get(aliases_key))):
+                    memo[value] = (level, p)
+            else:
+                level, p = known
+            if is_hc and level != MISSING and level != DISAGREE:
+                return math.inf, True
+            points[i] = p
+            if g is None:
+                free += p - most
+            else:
+                groups[2 * g + (most <= 0)] -= most
+                groups[2 * g + (p <= 0)] += p
+            if one_cap is not None:
+                positive = groups[0]
+                ceiling = free + (one_cap if positive > one_cap else positive) + groups[1]
+            else:
+                ceiling = free
+                for k, cap in enumerate(caps):
+                    positive = groups[2 * k]
+                    ceiling += (cap if positive > cap else positive) + groups[2 * k + 1]
+            if ceiling < limit:
+                return ceiling, False
+        total = sum(points)
+        for group in card.groups:
+            positive = 0.0
+            for j, spec in enumerate(fields):
+                if spec.name in group.fields and points[j] > 0:
+                    positive += points[j]
+            if positive > group.max_weight:
+                total += group.max_weight - positive
+        return round(total, 6), True

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
@@ -8,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring import FieldScore, PairScore, Scorecard, score_pair
-from tests.scoring.conftest import make_record
+from scoring.engine import Scorer
+from tests.scoring.conftest import make_hl7_style, make_record
 
 VALID_HC = "9876543217"
 OTHER_VALID_HC = "1234567897"
@@ -159,3 +161,35 @@ def test_household_points_are_capped_when_address_phone_and_mother_agree(default
     household = default_card.groups[0]
     positive = sum(f.points for f in result.fields if f.field in household.fields and f.points > 0)
     assert positive + cap.points == pytest.approx(household.max_weight)
+
+
+@settings(max_examples=400, deadline=None)
+@given(a=_record, b=_record, floor=st.sampled_from([-math.inf, -20.0, 0.0, 63.0, 70.0, 120.0]))
+def test_scorer_bound_is_exact_or_an_upper_bound_below_the_floor(
+    default_card: Scorecard, fixture_card: Scorecard, a: dict[str, Any], b: dict[str, Any], floor: float
+) -> None:
+    for card in (default_card, fixture_card):
+        scorer = Scorer(card, a)
+        full = score_pair(card, a, b)
+        assert scorer.score(b) == full
+        value, exact = scorer.bound(b, floor)
+        if value == math.inf:  # the health-card rule decides the pair
+            assert exact and full.rule in ("health-card-match", "health-card-conflict")
+        elif exact:
+            assert value == full.total
+            assert full.rule not in ("health-card-match", "health-card-conflict")
+        else:
+            assert full.total <= value + 1e-9 < floor
+            assert full.rule not in ("health-card-match", "health-card-conflict")
+
+
+def test_scorer_bound_stops_early_for_a_stranger_and_is_exact_for_a_near_duplicate(default_card: Scorecard) -> None:
+    a = make_hl7_style()
+    scorer = Scorer(default_card, a)
+    stranger = make_hl7_style(given_name="Priya", family_name="Okafor", birth_date="1957-11-02", sex="F",
+                              address_line="88 Birch Ave", postal_code="K1A 0B1", city="Ottawa")
+    value, exact = scorer.bound(stranger, default_card.lower)
+    assert not exact and value < default_card.lower
+    assert score_pair(default_card, a, stranger).total <= value
+    typo = make_hl7_style(family_name="Tremblai")
+    assert scorer.bound(typo, default_card.lower) == (score_pair(default_card, a, typo).total, True)
