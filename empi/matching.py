@@ -168,31 +168,39 @@ def _score_what_decides(scorer: Any, scored: dict[int, tuple[Any, Any]], left: l
     best row wherever a row left out would outrank the one scored (a same-card conflict at 30 points
     is hidden by the same person's 40-point row, as in the complete list)."""
 
-    def add_if_at_least(entry: _Left, floor: float) -> float | None:
-        total = entry.value if entry.exact else scorer.bound(entry.view, -math.inf)[0]
-        if total < floor:
-            entry.value, entry.exact = total, True
-            return None
-        scored[entry.index] = (entry.row, scorer.score(entry.view))
-        return total
+    def reaches(entry: _Left, floor: float) -> bool:
+        """Whether the entry's total reaches `floor` (its exact total is then known)."""
+        if not entry.exact:
+            entry.value, entry.exact = scorer.bound(entry.view, floor)
+        return entry.exact and entry.value >= floor
 
     if not any(s.total >= lower or s.rule == "health-card-match" for _, s in scored.values()):
         best = max((s.total for _, s in scored.values()), default=-math.inf)
         for entry in sorted(left, key=lambda e: -e.value):  # best bound first, until none can reach the best
             if entry.value < best - _SLACK:
                 break
-            total = add_if_at_least(entry, best)
-            best = best if total is None else max(best, total)
+            if reaches(entry, best):
+                best = max(best, entry.value)
+        for entry in left:
+            if entry.exact and entry.value >= best:  # the best candidate, and any tied with it
+                scored[entry.index] = (entry.row, scorer.score(entry.view))
     person_best: dict[int, tuple[int, float]] = {}
     for row, result in scored.values():
         rank = _rank_of(result)
         if row.person_id not in person_best or rank > person_best[row.person_id]:
             person_best[row.person_id] = rank
+    rivals: dict[int, list[_Left]] = {}
     for entry in left:
         rank = person_best.get(entry.row.person_id)
         if entry.index in scored or rank is None or rank[0] or entry.value < rank[1] - _SLACK:
             continue
-        add_if_at_least(entry, rank[1])
+        if reaches(entry, rank[1]):
+            rivals.setdefault(entry.row.person_id, []).append(entry)
+    for entries in rivals.values():  # the person's best record (and its ties), as the complete list has it
+        top = max(entry.value for entry in entries)
+        for entry in entries:
+            if entry.value == top:
+                scored[entry.index] = (entry.row, scorer.score(entry.view))
 
 
 _SLACK = 1e-6  # totals carry 6 decimals: a bound within this of the threshold is not below it
