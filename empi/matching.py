@@ -12,14 +12,15 @@ The decision for the best candidate person:
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, desc, func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from empi.models import BlockingKey, Link, MatchExclusion, Person, SourceRecord
+from empi.models import MatchExclusion, SourceRecord
 from empi.records import VIEW_COLUMNS, scoring_view, view_of
 
 
@@ -72,35 +73,62 @@ def excluded_records(session: Session, record_id: int) -> set[int]:
     return {a if b == record_id else b for a, b in rows}
 
 
-_RECORD = SourceRecord.__table__
-_KEY = BlockingKey.__table__
-_LINK = Link.__table__
-_PERSON = Person.__table__
 # Records sharing more blocking keys come first, so the cap on scored candidates keeps the likeliest
 # ones however large a block grows (a common surname in a birth year, a busy street). The ranking reads
-# only the (key, record_id) index.
-_RANKED = (
-    select(_KEY.c.record_id, func.count().label("shared"))
-    .where(_KEY.c.key.in_(bindparam("keys", expanding=True)), _KEY.c.record_id != bindparam("rid"))
-    .group_by(_KEY.c.record_id)
-    .order_by(desc("shared"), _KEY.c.record_id.desc())
-    .limit(bindparam("limit", type_=Integer))
-    .subquery()
-)
-# One constant statement (compiled once): the capped candidate ids and their rows in one round trip, read
-# as plain rows rather than ORM objects, in record order (ties between persons keep a stable order).
-_CANDIDATE_ROWS = (
-    select(_RECORD.c.id, _RECORD.c.domain, _RECORD.c.identifier, _RECORD.c.names,
-           *(_RECORD.c[name] for name in VIEW_COLUMNS), _LINK.c.person_id, _PERSON.c.regional_id)
-    .select_from(_RANKED)
-    .join(_RECORD, _RECORD.c.id == _RANKED.c.record_id)
-    .join(_LINK, _LINK.c.record_id == _RECORD.c.id)
-    .join(_PERSON, _PERSON.c.id == _LINK.c.person_id)
-    .where(_RECORD.c.status == "active")
-    .order_by(_RECORD.c.id)
-)
+# only the (key, record_id) index; the capped ids and their rows come back in one statement, in record
+# order (ties between persons keep a stable order).
+_VIEW = slice(4, 4 + len(VIEW_COLUMNS))  # the VIEW_COLUMNS values in a candidate row
+_ID, _DOMAIN, _IDENTIFIER, _NAMES = 0, 1, 2, 3
+_PERSON_ID, _REGIONAL_ID = 4 + len(VIEW_COLUMNS), 5 + len(VIEW_COLUMNS)
 
-_VIEW = slice(4, 4 + len(VIEW_COLUMNS))  # the VIEW_COLUMNS values in a _CANDIDATE_ROWS row
+# The same statement as text for the driver's own cursor (a feed's hot path: SQLAlchemy's per-execution
+# work for it, expanding the key list included, cost ~0.2 ms a feed). Keys are bound as a list: one
+# placeholder per key on SQLite (a statement text per key count, cached by sqlite3), an array on PostgreSQL.
+_CANDIDATE_SQL = """
+    SELECT source_record.id, source_record.domain, source_record.identifier, source_record.names, {view},
+           link.person_id, person.regional_id
+    FROM (SELECT blocking_key.record_id AS record_id, count(*) AS shared
+          FROM blocking_key
+          WHERE blocking_key.key {keys} AND blocking_key.record_id != {rid}
+          GROUP BY blocking_key.record_id
+          ORDER BY shared DESC, blocking_key.record_id DESC
+          LIMIT {limit}) AS ranked
+    JOIN source_record ON source_record.id = ranked.record_id
+    JOIN link ON link.record_id = source_record.id
+    JOIN person ON person.id = link.person_id
+    WHERE source_record.status = 'active'
+    ORDER BY source_record.id"""
+_VIEW_SQL = ", ".join(f"source_record.{name}" for name in VIEW_COLUMNS)
+_CANDIDATE_PG = _CANDIDATE_SQL.format(view=_VIEW_SQL, keys="= ANY(%(keys)s)", rid="%(rid)s", limit="%(limit)s")
+_CANDIDATE_SQLITE: dict[int, str] = {}
+
+
+def _candidate_rows(session: Session, keys: list[str], rid: int, limit: int) -> list[tuple[Any, ...]]:
+    """The `_CANDIDATE_SQL` rows as plain tuples, through the DB-API cursor of the session's own
+    connection (same transaction, same snapshot); ``names`` decoded as the ORM would."""
+    conn = session.connection()
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        if conn.dialect.name == "postgresql":
+            cursor.execute(_CANDIDATE_PG, {"keys": keys, "rid": rid, "limit": limit})
+            return list(cursor.fetchall())
+        sql = _CANDIDATE_SQLITE.get(len(keys))
+        if sql is None:
+            marks = ", ".join("?" * len(keys))
+            sql = _CANDIDATE_SQLITE[len(keys)] = _CANDIDATE_SQL.format(view=_VIEW_SQL, keys=f"IN ({marks})",
+                                                                       rid="?", limit="?")
+        cursor.execute(sql, (*keys, rid, limit))
+        return [(*row[:_NAMES], _names(row[_NAMES]), *row[_NAMES + 1:]) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
+def _names(text: Any) -> Any:
+    """A stored ``names`` JSON text, decoded only when it holds more than one name (the first is the
+    record's own, already in its columns; later ones give the family-name aliases)."""
+    if not isinstance(text, str):
+        return text
+    return json.loads(text) if text.count("{") > 1 else [{}] if text.count("{") else []
 
 
 def candidates_for(session: Session, record: SourceRecord, keys: set[str], *, card: Any,
@@ -117,21 +145,20 @@ def candidates_for(session: Session, record: SourceRecord, keys: set[str], *, ca
 
     if not keys:
         return []
-    params = {"keys": sorted(keys), "rid": record.id or -1, "limit": limit}
-    rows = session.execute(_CANDIDATE_ROWS, params).all()
+    rows = _candidate_rows(session, sorted(keys), record.id or -1, limit)
     if not rows:
         return []
     excluded = set() if fresh else excluded_records(session, record.id)  # a new record has no exclusions
-    blocked_persons = {row.person_id for row in rows if row.id in excluded}
+    blocked_persons = {row[_PERSON_ID] for row in rows if row[_ID] in excluded}
     scorer = Scorer(card, scoring_view(record))
     first_seen: dict[int, int] = {}  # a person's place in row order: ties between persons keep it
     scored: dict[int, tuple[Any, Any]] = {}  # row index -> (row, PairScore)
     left: list[_Left] = []  # rows a bound put below the lower threshold
     for index, row in enumerate(rows):
-        if row.person_id in blocked_persons:
+        if row[_PERSON_ID] in blocked_persons:
             continue
-        first_seen.setdefault(row.person_id, index)
-        theirs = view_of(row.names, row[_VIEW])
+        first_seen.setdefault(row[_PERSON_ID], index)
+        theirs = view_of(row[_NAMES], row[_VIEW])
         if complete:
             scored[index] = (row, scorer.score(theirs))
             continue
@@ -145,9 +172,9 @@ def candidates_for(session: Session, record: SourceRecord, keys: set[str], *, ca
     best_of: dict[int, Candidate] = {}
     for index in sorted(scored):
         row, result = scored[index]
-        cand = Candidate(person_id=row.person_id, regional_id=row.regional_id,
-                         record=CandidateRecord(row.id, row.domain, row.identifier), score=result)
-        pid = row.person_id
+        pid = row[_PERSON_ID]
+        cand = Candidate(person_id=pid, regional_id=row[_REGIONAL_ID],
+                         record=CandidateRecord(row[_ID], row[_DOMAIN], row[_IDENTIFIER]), score=result)
         if pid not in best_of or _rank(cand) > _rank(best_of[pid]):
             best_of[pid] = cand
     return sorted(best_of.values(), key=lambda c: (_rank(c), -first_seen[c.person_id]), reverse=True)
@@ -187,15 +214,15 @@ def _score_what_decides(scorer: Any, scored: dict[int, tuple[Any, Any]], left: l
     person_best: dict[int, tuple[int, float]] = {}
     for row, result in scored.values():
         rank = _rank_of(result)
-        if row.person_id not in person_best or rank > person_best[row.person_id]:
-            person_best[row.person_id] = rank
+        if row[_PERSON_ID] not in person_best or rank > person_best[row[_PERSON_ID]]:
+            person_best[row[_PERSON_ID]] = rank
     rivals: dict[int, list[_Left]] = {}
     for entry in left:
-        rank = person_best.get(entry.row.person_id)
+        rank = person_best.get(entry.row[_PERSON_ID])
         if entry.index in scored or rank is None or rank[0] or entry.value < rank[1] - _SLACK:
             continue
         if reaches(entry, rank[1]):
-            rivals.setdefault(entry.row.person_id, []).append(entry)
+            rivals.setdefault(entry.row[_PERSON_ID], []).append(entry)
     for entries in rivals.values():  # the person's best record (and its ties), as the complete list has it
         top = max(entry.value for entry in entries)
         for entry in entries:
