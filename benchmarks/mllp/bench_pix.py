@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import socket
 import statistics
 import sys
@@ -206,42 +207,148 @@ def settings(url: str) -> Settings:
     return replace(s, database_url=url)
 
 
+class Store:
+    """The benchmark's database: start a listener on it, and copy it as it stands (a snapshot) or
+    from a snapshot, so that the feed rate at two sizes can be measured in alternating rounds."""
+
+    def __init__(self, backend: str, url: str, args: argparse.Namespace) -> None:
+        self.backend, self.url, self.args = backend, url, args
+        self.rt: Runtime | None = None
+        self.handle = None
+        self.copies: list[str] = []
+
+    def start(self, url: str | None = None) -> int:
+        self.rt = Runtime.start(settings(url or self.url), auto_migrate=True)
+        self.handle = serve_in_thread(self.rt, decode_processes=self.args.decode_processes)
+        return self.handle.port
+
+    def stop(self) -> None:
+        if self.handle is not None:
+            self.handle.stop()
+        if self.rt is not None:
+            self.rt.close()
+        self.rt = self.handle = None
+
+    def snapshot(self, name: str) -> str:
+        """A copy of the running store (nothing is in flight between windows); the listener keeps running."""
+        if self.backend == "sqlite":
+            assert self.rt is not None
+            with self.rt.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            target = self.url.removeprefix("sqlite:///") + f".{name}"
+            shutil.copyfile(self.url.removeprefix("sqlite:///"), target)
+            self.copies.append(target)
+            return target
+        self.stop()  # PostgreSQL copies a database only while nobody is connected to it
+        target = self._pg_copy(self.url.rsplit("/", 1)[1], name)
+        self.start()
+        return target
+
+    def start_copy_of(self, snapshot: str, name: str) -> int:
+        if self.backend == "sqlite":
+            target = snapshot + f".{name}"
+            shutil.copyfile(snapshot, target)
+            self.copies.append(target)
+            return self.start(f"sqlite:///{target}")
+        return self.start(self.url.rsplit("/", 1)[0] + "/" + self._pg_copy(snapshot, name))
+
+    def _pg_copy(self, source: str, name: str) -> str:
+        target = f"{self.url.rsplit('/', 1)[1]}_{name}"
+        admin = create_engine(normalise_url(self.args.postgres_url), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{target}" TEMPLATE "{source}"'))
+        admin.dispose()
+        self.copies.append(target)
+        return target
+
+    def drop_copies(self) -> None:
+        if self.backend == "sqlite":
+            for path in self.copies:
+                for suffix in ("", "-wal", "-shm"):
+                    Path(path + suffix).unlink(missing_ok=True)
+        else:
+            admin = create_engine(normalise_url(self.args.postgres_url), isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                for name in self.copies:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+        self.copies = []
+
+
 def bench(backend: str, url: str, args: argparse.Namespace) -> None:
-    records = build_records(args.records, args.seed, args.people_per_postal_code)
-    rt = Runtime.start(settings(url), auto_migrate=True)
-    handle = serve_in_thread(rt, decode_processes=args.decode_processes)
+    everything = build_records(args.records + args.ab_feeds, args.seed, args.people_per_postal_code)
+    records, extra = everything[:args.records], everything[args.records:]
+    store = Store(backend, url, args)
+    port = store.start()
+    assert store.rt is not None
     print(f"\n== {backend}: {len(records)} records over {len(DOMAINS)} domains, "
-          f"{args.connections} connections, {rt.settings.mllp_workers} workers, "
+          f"{args.connections} connections, {store.rt.settings.mllp_workers} workers, "
           f"{args.decode_processes} decode processes")
     done = 0
     window_rates: list[tuple[int, float]] = []
     feed_lat: list[float] = []
+    snapshots: dict[int, str] = {}
     total_start = time.perf_counter()
     while done < len(records):
         chunk = records[done:done + args.window]
         msgs = [adt(f"F{done + i}", ident, dom, p) for i, (ident, dom, p) in enumerate(chunk)]
-        elapsed, lat = run_parallel(handle.port, msgs, args.connections, b"MSA|AA|")
+        elapsed, lat = run_parallel(port, msgs, args.connections, b"MSA|AA|")
         done += len(chunk)
         feed_lat += lat
         window_rates.append((done, len(chunk) / elapsed))
         print(f"  feed  store {done:>7,} records: {len(chunk) / elapsed:7.1f} msg/s "
               f"(p50 {pct(lat, 50):6.1f} ms, p99 {pct(lat, 99):6.1f} ms)", flush=True)
+        if args.ab_rounds and extra and (done == args.ab_small or done == len(records)):
+            paused = time.perf_counter()
+            snapshots[done] = store.snapshot(f"at{done}")
+            port = store.handle.port if store.handle is not None else port
+            total_start += time.perf_counter() - paused  # the copy is not feed time
     total = time.perf_counter() - total_start
     print(f"  feed  overall: {len(records) / total:.1f} msg/s, p50 {pct(feed_lat, 50):.1f} ms, "
           f"p99 {pct(feed_lat, 99):.1f} ms")
     rng = random.Random(args.seed + 1)
     sample = [records[rng.randrange(len(records))] for _ in range(args.queries)]
     msgs = [q23(f"Q{i}", ident, dom) for i, (ident, dom, _) in enumerate(sample)]
-    run_parallel(handle.port, msgs[: min(200, len(msgs))], args.connections, b"MSA|AA|")  # warm-up
-    elapsed, lat = run_parallel(handle.port, msgs, args.connections, b"MSA|AA|")
+    run_parallel(port, msgs[: min(200, len(msgs))], args.connections, b"MSA|AA|")  # warm-up
+    elapsed, lat = run_parallel(port, msgs, args.connections, b"MSA|AA|")
     print(f"  query ITI-9: {len(msgs) / elapsed:.1f} queries/s, p50 {pct(lat, 50):.2f} ms, "
           f"p99 {pct(lat, 99):.2f} ms")
     first = window_rates[0][1]
     last = window_rates[-1][1]
     print(f"  feed rate first window (<= {window_rates[0][0]:,}): {first:.1f} msg/s; "
           f"last window (<= {window_rates[-1][0]:,}): {last:.1f} msg/s")
-    handle.stop()
-    rt.close()
+    store.stop()
+    try:
+        if len(snapshots) == 2:
+            compare_sizes(store, snapshots, extra, args)
+    finally:
+        store.drop_copies()
+
+
+def compare_sizes(store: Store, snapshots: dict[int, str], extra: Sequence[tuple[str, str, Patient]],
+                  args: argparse.Namespace) -> None:
+    """The same ``--ab-feeds`` new records fed into a copy of the store at each size, in alternating
+    rounds (small, large, large, small, ...), so that a machine whose speed drifts over the run (a
+    shared host) weighs on both sizes alike. Medians per size, and their ratio."""
+    msgs = [adt(f"AB{i}", ident, dom, p) for i, (ident, dom, p) in enumerate(extra)]
+    sizes = sorted(snapshots)
+    rates: dict[int, list[float]] = {size: [] for size in sizes}
+    print(f"  A/B: {len(msgs)} new records fed into a copy of the store at {sizes[0]:,} and at {sizes[1]:,} "
+          f"records, {args.ab_rounds} alternating rounds")
+    for r in range(args.ab_rounds):
+        for size in (sizes if r % 2 == 0 else sizes[::-1]):
+            port = store.start_copy_of(snapshots[size], f"r{r}")
+            try:
+                elapsed, lat = run_parallel(port, msgs, args.connections, b"MSA|AA|")
+            finally:
+                store.stop()
+            rates[size].append(len(msgs) / elapsed)
+            print(f"    round {r + 1} store {size:>7,}: {len(msgs) / elapsed:7.1f} msg/s "
+                  f"(p50 {pct(lat, 50):6.1f} ms, p99 {pct(lat, 99):6.1f} ms)", flush=True)
+    small, large = (statistics.median(rates[size]) for size in sizes)
+    print(f"  feed rate at {sizes[0]:,} vs {sizes[1]:,} records (medians): {small:.1f} vs {large:.1f} msg/s, "
+          f"ratio {large / small:.2f}")
 
 
 def main() -> None:
@@ -256,6 +363,11 @@ def main() -> None:
     ap.add_argument("--postgres-url", default=os.environ.get("EMPI_TEST_POSTGRES_URL",
                                                              "postgresql://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--seed", type=int, default=20240101)
+    ap.add_argument("--ab-rounds", type=int, default=3,
+                    help="rounds of the size comparison: the same new records fed into copies of the store "
+                         "at --ab-small records and at --records records, alternately (0: no comparison)")
+    ap.add_argument("--ab-small", type=int, default=10_000)
+    ap.add_argument("--ab-feeds", type=int, default=2_000, help="new records fed in each round")
     ap.add_argument("--people-per-postal-code", type=int, default=20,
                     help="patients per postal code (a real region: about 20); 0: the first generator's "
                          "1,000 codes whatever the size (about 57 patients a code at 100,000 records)")
