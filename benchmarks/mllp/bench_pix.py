@@ -18,6 +18,7 @@ database is created and dropped).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import shutil
@@ -207,6 +208,28 @@ def settings(url: str) -> Settings:
     return replace(s, database_url=url)
 
 
+class GcClock:
+    """Time spent in the garbage collector (all generations), from ``gc.callbacks``."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.full = 0
+        self._started = 0.0
+        gc.callbacks.append(self._tick)
+
+    def _tick(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.full += info.get("generation") == 2
+
+    def take(self) -> tuple[float, int]:
+        out = (self.seconds, self.full)
+        self.seconds, self.full = 0.0, 0
+        return out
+
+
 class Store:
     """The benchmark's database: start a listener on it, and copy it as it stands (a snapshot) or
     from a snapshot, so that the feed rate at two sizes can be measured in alternating rounds."""
@@ -289,6 +312,7 @@ def bench(backend: str, url: str, args: argparse.Namespace) -> None:
     window_rates: list[tuple[int, float]] = []
     feed_lat: list[float] = []
     snapshots: dict[int, str] = {}
+    clock = GcClock()
     total_start = time.perf_counter()
     while done < len(records):
         chunk = records[done:done + args.window]
@@ -297,8 +321,10 @@ def bench(backend: str, url: str, args: argparse.Namespace) -> None:
         done += len(chunk)
         feed_lat += lat
         window_rates.append((done, len(chunk) / elapsed))
+        gc_seconds, gc_full = clock.take()
         print(f"  feed  store {done:>7,} records: {len(chunk) / elapsed:7.1f} msg/s "
-              f"(p50 {pct(lat, 50):6.1f} ms, p99 {pct(lat, 99):6.1f} ms)", flush=True)
+              f"(p50 {pct(lat, 50):6.1f} ms, p99 {pct(lat, 99):6.1f} ms; garbage collector "
+              f"{gc_seconds / elapsed:.0%} of the time, {gc_full} full collections)", flush=True)
         if args.ab_rounds and extra and (done == args.ab_small or done == len(records)):
             paused = time.perf_counter()
             snapshots[done] = store.snapshot(f"at{done}")
