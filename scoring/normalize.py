@@ -78,8 +78,11 @@ def _text(value: object) -> str | None:
     """Upper-case ASCII with punctuation turned into single spaces; None when empty."""
     if value is None or isinstance(value, float):  # pandas gives NaN for a missing cell
         return None
-    text = unicodedata.normalize("NFKD", str(value))
-    text = "".join(c for c in text if not unicodedata.combining(c)).upper()
+    text = str(value)
+    if not text.isascii():  # ASCII is its own NFKD form and has no combining marks
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.upper()
     text = text.replace("'", "").replace("\u2019", "")  # O'Brien -> OBRIEN
     text = _SPACES.sub(" ", _NON_ALNUM.sub(" ", text)).strip()
     return None if text in _MISSING_TOKENS else text

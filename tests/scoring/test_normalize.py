@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring import normalize
@@ -126,3 +127,18 @@ def test_normalizers_are_idempotent_when_applied_twice(name: str, value: str | N
 def test_birth_date_is_idempotent_when_applied_twice(value: str) -> None:
     once = normalize.birth_date(value)
     assert normalize.birth_date(once) == once
+
+
+def _text_reference(value: str) -> str | None:
+    """`_text` as first written: NFKD and combining marks dropped for every string, ASCII included."""
+    text = unicodedata.normalize("NFKD", value)
+    text = "".join(c for c in text if not unicodedata.combining(c)).upper()
+    text = text.replace("'", "").replace("\u2019", "")
+    text = normalize._SPACES.sub(" ", normalize._NON_ALNUM.sub(" ", text)).strip()
+    return None if text in normalize._MISSING_TOKENS else text
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("abcXYZ -'.0\u2019\u00e9\u00c7\u0301\ufb01\u00bd\u2163")), max_size=12))
+def test_text_skips_unicode_work_for_ascii_without_changing_the_result(value: str) -> None:
+    assert normalize._text(value) == _text_reference(value)
