@@ -88,6 +88,12 @@ def _text(value: object) -> str | None:
     return None if text in _MISSING_TOKENS else text
 
 
+def _known(name: str) -> str | None:
+    """None for what is left of a name once titles and numbers are dropped, when that is empty or a
+    placeholder ("0:NA" -> "NA" -> None), so that normalising twice changes nothing."""
+    return None if name in _MISSING_TOKENS else name
+
+
 @lru_cache(maxsize=_CACHE)
 def given_name(value: object) -> str | None:
     """Given or middle name: tokens without titles; "Mary-Anne" -> "MARY ANNE"."""
@@ -95,7 +101,7 @@ def given_name(value: object) -> str | None:
     if text is None:
         return None
     tokens = [t for t in text.split(" ") if t not in _NAME_NOISE and not t.isdigit()]
-    return " ".join(tokens) or None
+    return _known(" ".join(tokens))
 
 
 @lru_cache(maxsize=_CACHE)
@@ -108,7 +114,7 @@ def family_name(value: object) -> str | None:
     while True:  # to a fixed point, so that normalising twice changes nothing ("D A" -> "DA", a particle)
         glued = _glue_particles(tokens)
         if glued == tokens:
-            return " ".join(tokens) or None
+            return _known(" ".join(tokens))
         tokens = glued
 
 

@@ -142,3 +142,9 @@ def _text_reference(value: str) -> str | None:
 @given(st.text(alphabet=st.sampled_from(list("abcXYZ -'.0\u2019\u00e9\u00c7\u0301\ufb01\u00bd\u2163")), max_size=12))
 def test_text_skips_unicode_work_for_ascii_without_changing_the_result(value: str) -> None:
     assert normalize._text(value) == _text_reference(value)
+
+
+def test_a_name_that_is_only_a_placeholder_once_numbers_go_is_missing() -> None:
+    assert normalize.given_name("0:NA") is None
+    assert normalize.family_name("1 Unknown") is None
+    assert normalize.given_name("Na Li") == "NA LI"  # a real name that contains the token stays
