@@ -214,15 +214,21 @@ def _swap_names(g: int, f: int, values_a: list[str | None], values_b: list[str |
 def _group_caps(card: Scorecard, scores: Sequence[FieldScore]) -> list[FieldScore]:
     """One negative line per evidence group whose positive points exceed its cap, so that the
     breakdown still adds up to the total."""
-    caps: list[FieldScore] = []
+    return [FieldScore(name, None, None, GROUP_CAP, GROUP_CAP, points)
+            for name, points in _cap_lines(card, [score.points for score in scores])]
+
+
+def _cap_lines(card: Scorecard, points: Sequence[float]) -> list[tuple[str, float]]:
+    """(group, negative points) for each evidence group over its cap; `points` in the card's field order."""
+    lines: list[tuple[str, float]] = []
     for group in card.groups:
         positive = 0.0
-        for score in scores:
-            if score.field in group.fields and score.points > 0:
-                positive += score.points
+        for spec, p in zip(card.fields, points, strict=True):
+            if spec.name in group.fields and p > 0:
+                positive += p
         if positive > group.max_weight:
-            caps.append(FieldScore(group.name, None, None, GROUP_CAP, GROUP_CAP, group.max_weight - positive))
-    return caps
+            lines.append((group.name, group.max_weight - positive))
+    return lines
 
 
 def decide(card: Scorecard, total: float, scores: Sequence[FieldScore]) -> tuple[str, str | None]:
@@ -370,12 +376,12 @@ class Scorer:
                     _swap_names(x, y, values_a, values_b)
                     swapped = True
                 value = values_b[i]
-            known = None if memo is None or (aliases_key is not None and _listed(b.get(aliases_key))) \
-                else memo.get(value)
+            if memo is not None and aliases_key is not None and _listed(b.get(aliases_key)):
+                memo = None  # b's aliases count too: not an outcome of the two values alone
+            known = None if memo is None else memo.get(value)
             if known is None:
                 _, level, p = field_outcome(spec, values_a[i], value, a, b)
-                if memo is not None and len(memo) < _MEMO_PARTNERS and (aliases_key is None
-                                                                       or not _listed(b.get(aliases_key))):
+                if memo is not None and len(memo) < _MEMO_PARTNERS:
                     memo[value] = (level, p)
             else:
                 level, p = known
@@ -398,11 +404,6 @@ class Scorer:
             if ceiling < limit:
                 return ceiling, False
         total = sum(points)
-        for group in card.groups:
-            positive = 0.0
-            for j, spec in enumerate(fields):
-                if spec.name in group.fields and points[j] > 0:
-                    positive += points[j]
-            if positive > group.max_weight:
-                total += group.max_weight - positive
+        for _, excess in _cap_lines(card, points):
+            total += excess
         return round(total, 6), True
