@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py $(ARGS)
+	$(BIN)/python benchmarks/mllp/bench_pix.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) empi.db empi.db-wal empi.db-shm

@@ -53,10 +53,12 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.close()
 
         return engine
-    # psycopg prepares a statement after 5 runs, and PostgreSQL then may keep a generic plan chosen while
-    # the tables were small: the blocking-key lookup went from 0.4 ms to 11 ms a feed at 3,000 records.
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
-                         connect_args={"prepare_threshold": None})
+    # psycopg prepares a statement after 5 runs, so PostgreSQL no longer parses and plans it on every run
+    # (a feed's one-statement inserts in empi.records and empi.links are long). A prepared statement may get
+    # a generic plan chosen while the tables were small: the blocking-key lookup went from 0.4 ms to 11 ms a
+    # feed at 3,000 records that way, so that one is never prepared (empi.matching passes prepare=False).
+    # The feed's other statements are key lookups and inserts, whose plans don't depend on table sizes.
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Integer, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from empi.commands import LinkMethod
@@ -27,15 +29,47 @@ _INSERT_LINK = insert(Link.__table__)
 _INSERT_EVENT = insert(LinkEvent.__table__)
 
 
-def new_person(session: Session) -> NewPerson:
-    """A new person with its regional ID: nine digits of the person's number and a Luhn check digit."""
+def _pg_casts(table: Any, prefix: str = "") -> tuple[str, str]:
+    """(column list, parameter list) of a table's columns but a surrogate ``id``, each parameter cast to its
+    column's PostgreSQL type (an INSERT ... SELECT does not type its parameters from the target columns)."""
+    from sqlalchemy.dialects import postgresql
+
+    columns = [c for c in table.columns if c.key != "id"]
+    return (", ".join(c.key for c in columns),
+            ", ".join(f"CAST(:{prefix}{c.key} AS {c.type.compile(dialect=postgresql.dialect())})" for c in columns))
+
+
+# PostgreSQL, a record new in this transaction: its link and its history row, and the regional ID of a person
+# created for it (`new_person(deferred=True)`), in one statement rather than three.
+_LINK_NEW_PG = text(
+    "WITH regional AS (UPDATE person SET regional_id = CAST(:regional_id AS varchar)"
+    " WHERE CAST(:regional_id AS varchar) IS NOT NULL AND id = CAST(:person_id AS integer)),"
+    " link AS (INSERT INTO link ({}) SELECT {}),"
+    " event AS (INSERT INTO link_event ({}) SELECT {})"
+    " SELECT 1".format(*_pg_casts(Link.__table__), *_pg_casts(LinkEvent.__table__, "e_")))
+# new persons whose regional ID a set_link in the same transaction writes (PostgreSQL), per session
+_DEFERRED_REGIONAL_IDS: weakref.WeakKeyDictionary[Session, dict[int, str]] = weakref.WeakKeyDictionary()
+
+
+def new_person(session: Session, *, deferred: bool = False) -> NewPerson:
+    """A new person with its regional ID: nine digits of the person's number and a Luhn check digit.
+
+    ``deferred`` (PostgreSQL): the regional ID is written by the `set_link` that follows, in its statement
+    (a round trip saved); the caller must link a record to the person in this transaction."""
     now = utcnow()
     key = session.execute(_INSERT_PERSON, {"is_active": True, "created_at": now, "updated_at": now})
     person_id = int(key.inserted_primary_key[0])
     base = f"{person_id:09d}"
     regional_id = base + luhn_digit(base)
-    session.execute(_SET_REGIONAL_ID, {"pid": person_id, "rid": regional_id})
+    if deferred and _is_postgres(session):
+        _DEFERRED_REGIONAL_IDS.setdefault(session, {})[person_id] = regional_id
+    else:
+        session.execute(_SET_REGIONAL_ID, {"pid": person_id, "rid": regional_id})
     return NewPerson(id=person_id, regional_id=regional_id)
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def person_of(session: Session, record_id: int) -> int | None:
@@ -57,6 +91,19 @@ def set_link(session: Session, record: SourceRecord, person_id: int, *, method: 
     now = utcnow()
     values = {"person_id": person_id, "method": method.value, "score": score, "scorecard_id": card_id,
               "scorecard_version": card_version, "breakdown": breakdown, "created_by": actor, "created_at": now}
+    event = {"record_id": record.id, "action": action, "from_person_id": None, "to_person_id": person_id,
+             "method": method.value, "score": score, "scorecard_id": card_id, "scorecard_version": card_version,
+             "reason": reason, "actor": actor, "at": now}
+    if fresh and _is_postgres(session):  # link, history and a deferred regional ID in one round trip
+        pending = _DEFERRED_REGIONAL_IDS.get(session)
+        regional_id = pending.pop(person_id, None) if pending else None
+        session.execute(_LINK_NEW_PG, {**values, "record_id": record.id, **{f"e_{k}": v for k, v in event.items()},
+                                       "breakdown": json.dumps(breakdown) if breakdown is not None else None,
+                                       "regional_id": regional_id})
+        return None
+    pending = _DEFERRED_REGIONAL_IDS.get(session)
+    if pending and person_id in pending:  # not linked by the one-statement path after all: write it now
+        session.execute(_SET_REGIONAL_ID, {"pid": person_id, "rid": pending.pop(person_id)})
     if fresh:  # a record new in this transaction: nothing to look up, plain inserts
         previous = None
         session.execute(_INSERT_LINK, {"record_id": record.id, **values})
@@ -68,10 +115,7 @@ def set_link(session: Session, record: SourceRecord, person_id: int, *, method: 
             session.add(link)
         for name, value in values.items():
             setattr(link, name, value)
-    session.execute(_INSERT_EVENT, {"record_id": record.id, "action": action, "from_person_id": previous,
-                                    "to_person_id": person_id, "method": method.value, "score": score,
-                                    "scorecard_id": card_id, "scorecard_version": card_version, "reason": reason,
-                                    "actor": actor, "at": now})
+    session.execute(_INSERT_EVENT, {**event, "from_person_id": previous})
     if previous is not None and previous != person_id:
         retire_if_empty(session, previous, into=person_id)
     return previous

@@ -110,7 +110,8 @@ def _candidate_rows(session: Session, keys: list[str], rid: int, limit: int) -> 
     cursor = conn.connection.driver_connection.cursor()
     try:
         if conn.dialect.name == "postgresql":
-            cursor.execute(_CANDIDATE_PG, {"keys": keys, "rid": rid, "limit": limit})
+            # never prepared: a generic plan chosen while blocks were small stays slow when they grow
+            cursor.execute(_CANDIDATE_PG, {"keys": keys, "rid": rid, "limit": limit}, prepare=False)
             return list(cursor.fetchall())
         sql = _CANDIDATE_SQLITE.get(len(keys))
         if sql is None:

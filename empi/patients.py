@@ -22,7 +22,7 @@ from empi.models import Link, Person, SourceRecord
 from empi.records import (
     apply_demographics,
     get_record,
-    insert_record,
+    insert_new_record,
     lock_keys,
     refresh_search_rows,
     scoring_view,
@@ -68,12 +68,12 @@ def register(session: Session, cmd: RegisterSourceRecord, *, rt: Runtime) -> Fee
     record.status = "active"
     apply_demographics(record, cmd.demographics)
     keys = _keys_of(record)
-    lock_keys(session, keys)
     if is_new:
-        insert_record(session, record)
+        insert_new_record(session, record, sorted(keys))
     else:
+        lock_keys(session, keys)
         session.flush()
-    refresh_search_rows(session, record, sorted(keys), fresh=is_new)
+        refresh_search_rows(session, record, sorted(keys))
     actor = cmd.source or "system"
     if created:
         result = _link_new(session, record, keys, rt=rt, actor=actor, fresh=is_new)
@@ -107,7 +107,7 @@ def _apply_decision(session: Session, record: SourceRecord, decision: matching.D
         return FeedResult(record_id=record.id, person_id=best.person_id, regional_id=best.regional_id or "",
                           created=False, outcome=FeedOutcome.LINKED, score=best.total, changed_persons=changed)
     previous = None if fresh else links.person_of(session, record.id)
-    person = links.new_person(session)
+    person = links.new_person(session, deferred=fresh)  # its regional ID is written with the link
     links.set_link(session, record, person.id, method=LinkMethod.NEW, action=action,
                    score=best.total if best else None, card=card,
                    breakdown=best.score.to_dict() if best else None, actor=actor, fresh=fresh)

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, text
+from sqlalchemy import JSON, delete, insert, text
 from sqlalchemy.orm import Session
 
 from empi.commands import UNSET, Address, Demographics, PersonName, RecordKey
@@ -33,6 +33,7 @@ _INSERT_RECORD = insert(SourceRecord.__table__)
 _INSERT_KEYS = insert(BlockingKey.__table__)
 _INSERT_NAMES = insert(RecordName.__table__)
 _RECORD_COLUMNS = tuple(c.key for c in SourceRecord.__table__.columns if c.key != "id")
+_JSON_COLUMNS = frozenset(c.key for c in SourceRecord.__table__.columns if isinstance(c.type, JSON))
 
 
 def insert_record(session: Session, record: SourceRecord) -> int:
@@ -42,6 +43,52 @@ def insert_record(session: Session, record: SourceRecord) -> int:
     record.created_at = record.updated_at = utcnow()
     result = session.execute(_INSERT_RECORD, {name: getattr(record, name) for name in _RECORD_COLUMNS})
     record.id = int(result.inserted_primary_key[0])
+    return record.id
+
+
+def _pg_cast(column: Any) -> str:
+    from sqlalchemy.dialects import postgresql
+
+    return f"CAST(:{column.key} AS {column.type.compile(dialect=postgresql.dialect())})"
+
+
+# PostgreSQL: a new record in one statement (one round trip, not four): take the advisory locks on its
+# blocking keys, then insert the record, its keys and its searchable names. The record's insert reads the
+# locks' row, so the locks are held before it runs; every value is cast to its column's type because an
+# INSERT ... SELECT does not take its parameters' types from the target columns.
+_NEW_RECORD_PG = text(
+    "WITH locks AS (SELECT count(pg_advisory_xact_lock(k)) AS n FROM unnest(CAST(:lock_ids AS bigint[])) AS k),"
+    " rec AS (INSERT INTO source_record ({columns}) SELECT {values} FROM locks RETURNING id),"
+    " keys AS (INSERT INTO blocking_key (record_id, key)"
+    " SELECT rec.id, k FROM rec, unnest(CAST(:keys AS varchar[])) AS k),"
+    " names AS (INSERT INTO record_name (record_id, family_norm, given_norm, use)"
+    " SELECT rec.id, f, g, u FROM rec, unnest(CAST(:families AS varchar[]), CAST(:givens AS varchar[]),"
+    " CAST(:uses AS varchar[])) AS n(f, g, u))"
+    " SELECT id FROM rec".format(
+        columns=", ".join(_RECORD_COLUMNS),
+        values=", ".join(_pg_cast(SourceRecord.__table__.c[name]) for name in _RECORD_COLUMNS)))
+
+
+def insert_new_record(session: Session, record: SourceRecord, keys: Sequence[str]) -> int:
+    """A record new in this transaction: lock its blocking keys (PostgreSQL), insert it (setting
+    ``record.id``), its keys and its searchable names. On PostgreSQL this is a single statement."""
+    if session.get_bind().dialect.name != "postgresql":
+        lock_keys(session, keys)
+        insert_record(session, record)
+        refresh_search_rows(session, record, keys, fresh=True)
+        return record.id
+    import json
+
+    record.created_at = record.updated_at = utcnow()
+    values: dict[str, Any] = {}
+    for name in _RECORD_COLUMNS:
+        value = getattr(record, name)
+        values[name] = json.dumps(value) if name in _JSON_COLUMNS else value
+    names = _search_names(record)
+    record.id = int(session.execute(_NEW_RECORD_PG, {
+        **values, "lock_ids": [lock_id(k) for k in sorted(set(keys))], "keys": _unique_keys(keys),
+        "families": [f for (f, _), _ in names], "givens": [g for (_, g), _ in names],
+        "uses": [u for _, u in names]}).scalar_one())
     return record.id
 
 
@@ -145,16 +192,26 @@ def refresh_search_rows(session: Session, record: SourceRecord, keys: Sequence[s
         session.execute(delete(RecordName).where(RecordName.record_id == record.id))
     if record.status != "active":
         return
-    unique_keys = sorted({k[:96] for k in keys})
+    unique_keys = _unique_keys(keys)
     if unique_keys and session.get_bind().dialect.name == "postgresql":
         session.execute(_INSERT_KEYS_PG, {"rid": record.id, "keys": unique_keys})  # one statement, not one a key
     elif unique_keys:
         session.execute(_INSERT_KEYS, [{"record_id": record.id, "key": k} for k in unique_keys])
+    names = _search_names(record)
+    if names:
+        session.execute(_INSERT_NAMES, [{"record_id": record.id, "family_norm": f, "given_norm": g, "use": u}
+                                              for (f, g), u in names])
+
+
+def _unique_keys(keys: Iterable[str]) -> list[str]:
+    return sorted({k[:96] for k in keys})
+
+
+def _search_names(record: SourceRecord) -> list[tuple[tuple[str | None, str | None], str | None]]:
+    """((family_norm, given_norm), use) of each distinct name of the record, in order."""
     names: dict[tuple[str | None, str | None], str | None] = {}
     for n in record.names or []:
         pair = (search_norm(n.get("family")), search_norm(n.get("given")))
         if pair != (None, None) and pair not in names:
             names[pair] = n.get("use")
-    if names:
-        session.execute(_INSERT_NAMES, [{"record_id": record.id, "family_norm": f, "given_norm": g, "use": u}
-                                              for (f, g), u in names.items()])
+    return list(names.items())

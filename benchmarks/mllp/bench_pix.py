@@ -7,8 +7,9 @@ Synthetic patients (invented names only) are spread over three domains; a patien
 1-3 of them, and the copies carry realistic errors: typos, transposed day/month, nicknames, missing
 phone/address/SSN. The region has about 20 patients per postal code (``--people-per-postal-code``; 0
 gives the first generator's fixed 1,000 codes, about 57 patients a code at 100,000 records). Records are
-fed in random order over ``--connections`` concurrent MLLP connections to a listener started in this
-process (``serve_in_thread``) on a fresh database; the feed rate is
+fed in random order over ``--connections`` concurrent MLLP connections, sent from a separate client
+process (``--client thread``: from threads of this process), to a listener started in this process
+(``serve_in_thread``) on a fresh database; the feed rate is
 printed per window of ``--window`` records, so the rate near 10,000 records can be compared with the
 rate near 100,000. Then ``--queries`` ITI-9 queries run over the same number of connections.
 PostgreSQL comes from ``--postgres-url`` / ``EMPI_TEST_POSTGRES_URL`` (an admin URL: a scratch
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
 import os
 import random
 import shutil
@@ -31,6 +33,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -198,6 +201,47 @@ def run_parallel(port: int, messages: Sequence[bytes], connections: int, expect:
     return elapsed, latencies
 
 
+class Client:
+    """Where the sending side runs: ``run_parallel`` in threads of this process (``--client thread``, the
+    listener then shares this interpreter's lock with its own clients), or in a separate client process
+    (``--client process``, the default: sites send from their own machines)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._pipe: Any = None
+        self._proc: Any = None
+        if kind == "process":
+            ctx = multiprocessing.get_context("spawn")
+            self._pipe, child = ctx.Pipe()
+            self._proc = ctx.Process(target=_client_loop, args=(child,), daemon=True)
+            self._proc.start()
+
+    def run(self, port: int, messages: Sequence[bytes], connections: int, expect: bytes) -> tuple[float, list[float]]:
+        if self._proc is None:
+            return run_parallel(port, messages, connections, expect)
+        self._pipe.send((port, list(messages), connections, expect))
+        elapsed, latencies, report = self._pipe.recv()
+        if report:
+            print(report)
+        return elapsed, latencies
+
+    def close(self) -> None:
+        if self._proc is not None:
+            self._pipe.send(None)
+            self._proc.join(10)
+
+
+def _client_loop(pipe: Any) -> None:
+    import contextlib
+    import io
+
+    while (job := pipe.recv()) is not None:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            elapsed, latencies = run_parallel(*job)
+        pipe.send((elapsed, latencies, out.getvalue().rstrip()))
+
+
 def pct(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=100)[int(p) - 1] if len(values) > 1 else (values or [0])[0]
 
@@ -299,15 +343,15 @@ class Store:
         self.copies = []
 
 
-def bench(backend: str, url: str, args: argparse.Namespace) -> None:
-    everything = build_records(args.records + args.ab_feeds, args.seed, args.people_per_postal_code)
+def bench(backend: str, url: str, args: argparse.Namespace, client: Client) -> None:
+    everything = build_records(args.records + args.ab_feeds + args.ab_warmup, args.seed, args.people_per_postal_code)
     records, extra = everything[:args.records], everything[args.records:]
     store = Store(backend, url, args)
     port = store.start()
     assert store.rt is not None
     print(f"\n== {backend}: {len(records)} records over {len(DOMAINS)} domains, "
           f"{args.connections} connections, {store.rt.settings.mllp_workers} workers, "
-          f"{args.decode_processes} decode processes")
+          f"{args.decode_processes} decode processes, clients in {'a separate process' if args.client == 'process' else 'threads of this process'}")
     done = 0
     window_rates: list[tuple[int, float]] = []
     feed_lat: list[float] = []
@@ -317,7 +361,7 @@ def bench(backend: str, url: str, args: argparse.Namespace) -> None:
     while done < len(records):
         chunk = records[done:done + args.window]
         msgs = [adt(f"F{done + i}", ident, dom, p) for i, (ident, dom, p) in enumerate(chunk)]
-        elapsed, lat = run_parallel(port, msgs, args.connections, b"MSA|AA|")
+        elapsed, lat = client.run(port, msgs, args.connections, b"MSA|AA|")
         done += len(chunk)
         feed_lat += lat
         window_rates.append((done, len(chunk) / elapsed))
@@ -336,8 +380,8 @@ def bench(backend: str, url: str, args: argparse.Namespace) -> None:
     rng = random.Random(args.seed + 1)
     sample = [records[rng.randrange(len(records))] for _ in range(args.queries)]
     msgs = [q23(f"Q{i}", ident, dom) for i, (ident, dom, _) in enumerate(sample)]
-    run_parallel(port, msgs[: min(200, len(msgs))], args.connections, b"MSA|AA|")  # warm-up
-    elapsed, lat = run_parallel(port, msgs, args.connections, b"MSA|AA|")
+    client.run(port, msgs[: min(200, len(msgs))], args.connections, b"MSA|AA|")  # warm-up
+    elapsed, lat = client.run(port, msgs, args.connections, b"MSA|AA|")
     print(f"  query ITI-9: {len(msgs) / elapsed:.1f} queries/s, p50 {pct(lat, 50):.2f} ms, "
           f"p99 {pct(lat, 99):.2f} ms")
     first = window_rates[0][1]
@@ -347,26 +391,30 @@ def bench(backend: str, url: str, args: argparse.Namespace) -> None:
     store.stop()
     try:
         if len(snapshots) == 2:
-            compare_sizes(store, snapshots, extra, args)
+            compare_sizes(store, snapshots, extra, args, client)
     finally:
         store.drop_copies()
 
 
 def compare_sizes(store: Store, snapshots: dict[int, str], extra: Sequence[tuple[str, str, Patient]],
-                  args: argparse.Namespace) -> None:
+                  args: argparse.Namespace, client: Client) -> None:
     """The same ``--ab-feeds`` new records fed into a copy of the store at each size, in alternating
     rounds (small, large, large, small, ...), so that a machine whose speed drifts over the run (a
-    shared host) weighs on both sizes alike. Medians per size, and their ratio."""
-    msgs = [adt(f"AB{i}", ident, dom, p) for i, (ident, dom, p) in enumerate(extra)]
+    shared host) weighs on both sizes alike; each round first feeds ``--ab-warmup`` other new records, untimed,
+    to the listener just started on the copy. Medians per size, and their ratio."""
+    warm = [adt(f"AW{i}", ident, dom, p) for i, (ident, dom, p) in enumerate(extra[:args.ab_warmup])]
+    msgs = [adt(f"AB{i}", ident, dom, p) for i, (ident, dom, p) in enumerate(extra[args.ab_warmup:])]
     sizes = sorted(snapshots)
     rates: dict[int, list[float]] = {size: [] for size in sizes}
     print(f"  A/B: {len(msgs)} new records fed into a copy of the store at {sizes[0]:,} and at {sizes[1]:,} "
-          f"records, {args.ab_rounds} alternating rounds")
+          f"records, {args.ab_rounds} alternating rounds, each after {len(warm)} other new records (not timed)")
     for r in range(args.ab_rounds):
         for size in (sizes if r % 2 == 0 else sizes[::-1]):
             port = store.start_copy_of(snapshots[size], f"r{r}")
             try:
-                elapsed, lat = run_parallel(port, msgs, args.connections, b"MSA|AA|")
+                if warm:  # a listener just started on the copy: warm its caches on other records first
+                    client.run(port, warm, args.connections, b"MSA|AA|")
+                elapsed, lat = client.run(port, msgs, args.connections, b"MSA|AA|")
             finally:
                 store.stop()
             rates[size].append(len(msgs) / elapsed)
@@ -394,22 +442,36 @@ def main() -> None:
                          "at --ab-small records and at --records records, alternately (0: no comparison)")
     ap.add_argument("--ab-small", type=int, default=10_000)
     ap.add_argument("--ab-feeds", type=int, default=2_000, help="new records fed in each round")
+    ap.add_argument("--ab-warmup", type=int, default=300,
+                    help="other new records fed (not timed) before each round: the listener started on the "
+                         "copy warms its caches, as the windowed run's long-running listener has")
+    ap.add_argument("--client", choices=("process", "thread"), default="process",
+                    help="send from a separate client process (default), or from threads of the listener's own "
+                         "process (which then share its interpreter lock)")
     ap.add_argument("--people-per-postal-code", type=int, default=20,
                     help="patients per postal code (a real region: about 20); 0: the first generator's "
                          "1,000 codes whatever the size (about 57 patients a code at 100,000 records)")
     args = ap.parse_args()
     args.window = min(args.window, args.records)
+    client = Client(args.client)
+    try:
+        run_backends(args, client)
+    finally:
+        client.close()
+
+
+def run_backends(args: argparse.Namespace, client: Client) -> None:
     for backend in args.backends.split(","):
         if backend == "sqlite":
             with tempfile.TemporaryDirectory() as d:
-                bench("sqlite", f"sqlite:///{d}/bench.db", args)
+                bench("sqlite", f"sqlite:///{d}/bench.db", args, client)
         elif backend == "postgres":
             admin = create_engine(normalise_url(args.postgres_url), isolation_level="AUTOCOMMIT")
             name = f"empi_bench_{uuid.uuid4().hex[:10]}"
             with admin.connect() as conn:
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
             try:
-                bench("postgres", normalise_url(args.postgres_url).rsplit("/", 1)[0] + f"/{name}", args)
+                bench("postgres", normalise_url(args.postgres_url).rsplit("/", 1)[0] + f"/{name}", args, client)
             finally:
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

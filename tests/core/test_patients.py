@@ -271,3 +271,62 @@ class TestCrossReferences:
         assert ids(rt, "A1", "HOSPA") == set()
         with pytest.raises(UnknownIdentifier), rt.read() as s:
             xref.cross_references(s, RecordKey("B1", "HOSPB"), rt=rt)
+
+
+class TestStoredRowsOfANewRecord:
+    """What a feed writes for a record new in its transaction. On PostgreSQL the record, its keys and names
+    go in one statement, and its link, history row and a new person's regional ID in another; the rows must
+    be what the general path writes on SQLite."""
+
+    def stored(self, rt: Runtime, identifier: str, domain: str) -> dict:  # type: ignore[type-arg]
+        from empi.models import RecordName
+        from empi.records import scoring_view
+        from empi.text import luhn_digit
+        from scoring import blocking_keys
+
+        with rt.read() as s:
+            rec = s.scalars(select(SourceRecord).where(SourceRecord.identifier == identifier,
+                                                       SourceRecord.domain == domain)).one()
+            link = s.get(Link, rec.id)
+            assert link is not None
+            prsn = s.get(Person, link.person_id)
+            assert prsn is not None and prsn.regional_id == f"{prsn.id:09d}" + luhn_digit(f"{prsn.id:09d}")
+            keys = set(s.scalars(select(BlockingKey.key).where(BlockingKey.record_id == rec.id)))
+            assert keys == set(blocking_keys(scoring_view(rec)))
+            names = sorted(s.execute(select(RecordName.family_norm, RecordName.given_norm, RecordName.use)
+                                     .where(RecordName.record_id == rec.id)).all())
+            events = s.execute(select(LinkEvent.action, LinkEvent.from_person_id, LinkEvent.to_person_id,
+                                      LinkEvent.method, LinkEvent.score, LinkEvent.actor)
+                               .where(LinkEvent.record_id == rec.id)).all()
+            return dict(record=rec, link=link, person=prsn, names=names, events=events)
+
+    def test_a_new_person(self, rt: Runtime) -> None:
+        cmd = feed("A1", "HOSPA", person(phone=None))
+        cmd.demographics.names.append(PersonName(family="Nowak", given="Maria", use="M"))
+        cmd.demographics.is_deceased = False
+        with rt.write() as s:
+            result = patients.register(s, cmd, rt=rt)
+        got = self.stored(rt, "A1", "HOSPA")
+        rec, link = got["record"], got["link"]
+        assert rec.status == "active" and rec.is_deceased is False and rec.merged_into_id is None
+        assert [n["family"] for n in rec.names] == ["Kowalczyk", "Nowak"] and rec.names[1]["use"] == "M"
+        assert rec.addresses[0]["postal_code"] == "K7L 3N6" and rec.phones == [] and rec.other_identifiers == []
+        assert rec.created_at is not None and rec.created_at == rec.updated_at
+        assert got["names"] == [("KOWALCZYK", "MARIA", None), ("NOWAK", "MARIA", "M")]
+        assert link.method == LinkMethod.NEW.value and link.person_id == result.person_id
+        assert link.breakdown is None and link.score is None and link.created_by == "TEST"
+        assert got["person"].regional_id == result.regional_id and got["person"].is_active
+        assert got["events"] == [("link", None, result.person_id, LinkMethod.NEW.value, None, "TEST")]
+
+    def test_a_record_joining_a_person(self, rt: Runtime) -> None:
+        first = register(rt, "A1", "HOSPA", person())
+        second = register(rt, "B1", "HOSPB", person())
+        assert second.outcome == FeedOutcome.LINKED and second.person_id == first.person_id
+        got = self.stored(rt, "B1", "HOSPB")
+        link = got["link"]
+        assert link.method == LinkMethod.SCORECARD.value and link.score == second.score
+        assert link.scorecard_id == rt.card.id and link.scorecard_version == rt.card.version
+        assert isinstance(link.breakdown, dict) and link.breakdown["total"] == second.score
+        assert got["events"] == [("link", None, first.person_id, LinkMethod.SCORECARD.value, second.score, "TEST")]
+        with rt.read() as s:
+            assert s.scalar(select(func.count()).select_from(Person)) == 1
