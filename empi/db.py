@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
@@ -59,6 +60,25 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     # feed at 3,000 records that way, so that one is never prepared (empi.matching passes prepare=False).
     # The feed's other statements are key lookups and inserts, whose plans don't depend on table sizes.
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+
+
+def driver_execute(session: Session, sql: str, params: Any) -> list[tuple[Any, ...]]:
+    """Run one statement on the DB-API cursor of the session's connection; its rows (none for a write).
+
+    Pending ORM changes are not flushed first: callers use it where none can matter."""
+    cursor = session.connection().connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall()) if cursor.description is not None else []
+    finally:
+        cursor.close()
+
+
+def pg_cast(column: Any, prefix: str = "") -> str:
+    """``CAST(%(name)s AS <the column's PostgreSQL type>)`` for a driver-level statement."""
+    from sqlalchemy.dialects import postgresql
+
+    return f"CAST(%({prefix}{column.key})s AS {column.type.compile(dialect=postgresql.dialect())})"
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from empi.commands import LinkMethod
+from empi.db import driver_execute, pg_cast
 from empi.models import Link, LinkEvent, Person, SourceRecord, utcnow
 from empi.text import luhn_digit
 
@@ -32,18 +33,15 @@ _INSERT_EVENT = insert(LinkEvent.__table__)
 def _pg_casts(table: Any, prefix: str = "") -> tuple[str, str]:
     """(column list, parameter list) of a table's columns but a surrogate ``id``, each parameter cast to its
     column's PostgreSQL type (an INSERT ... SELECT does not type its parameters from the target columns)."""
-    from sqlalchemy.dialects import postgresql
-
     columns = [c for c in table.columns if c.key != "id"]
-    return (", ".join(c.key for c in columns),
-            ", ".join(f"CAST(:{prefix}{c.key} AS {c.type.compile(dialect=postgresql.dialect())})" for c in columns))
+    return ", ".join(c.key for c in columns), ", ".join(pg_cast(c, prefix) for c in columns)
 
 
 # PostgreSQL, a record new in this transaction: its link and its history row, and the regional ID of a person
 # created for it (`new_person(deferred=True)`), in one statement rather than three.
-_LINK_NEW_PG = text(
-    "WITH regional AS (UPDATE person SET regional_id = CAST(:regional_id AS varchar)"
-    " WHERE CAST(:regional_id AS varchar) IS NOT NULL AND id = CAST(:person_id AS integer)),"
+_LINK_NEW_PG = (
+    "WITH regional AS (UPDATE person SET regional_id = CAST(%(regional_id)s AS varchar)"
+    " WHERE CAST(%(regional_id)s AS varchar) IS NOT NULL AND id = CAST(%(person_id)s AS integer)),"
     " link AS (INSERT INTO link ({}) SELECT {}),"
     " event AS (INSERT INTO link_event ({}) SELECT {})"
     " SELECT 1".format(*_pg_casts(Link.__table__), *_pg_casts(LinkEvent.__table__, "e_")))
@@ -97,9 +95,10 @@ def set_link(session: Session, record: SourceRecord, person_id: int, *, method: 
     if fresh and _is_postgres(session):  # link, history and a deferred regional ID in one round trip
         pending = _DEFERRED_REGIONAL_IDS.get(session)
         regional_id = pending.pop(person_id, None) if pending else None
-        session.execute(_LINK_NEW_PG, {**values, "record_id": record.id, **{f"e_{k}": v for k, v in event.items()},
-                                       "breakdown": json.dumps(breakdown) if breakdown is not None else None,
-                                       "regional_id": regional_id})
+        driver_execute(session, _LINK_NEW_PG, {**values, "record_id": record.id,
+                                               **{f"e_{k}": v for k, v in event.items()},
+                                               "breakdown": json.dumps(breakdown) if breakdown is not None else None,
+                                               "regional_id": regional_id})
         return None
     pending = _DEFERRED_REGIONAL_IDS.get(session)
     if pending and person_id in pending:  # not linked by the one-statement path after all: write it now

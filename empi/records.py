@@ -12,20 +12,26 @@ from sqlalchemy.orm import Session
 from empi.commands import UNSET, Address, Demographics, PersonName, RecordKey
 from empi.errors import InvalidInput
 from empi.models import BlockingKey, RecordName, SourceRecord, utcnow
+from empi.db import driver_execute, pg_cast
 from empi.text import lock_id, search_norm
 
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
-_LOCK_ALL = text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:ids AS bigint[])) AS k")
+# A feed's hot statements go through the driver's own cursor on the session's connection (same transaction):
+# SQLAlchemy's per-execution work costs ~60 us a statement, as much as a round trip to PostgreSQL here.
+_LOCK_ALL = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(%s AS bigint[])) AS k"
 _INSERT_KEYS_PG = text("INSERT INTO blocking_key (record_id, key) SELECT :rid, unnest(CAST(:keys AS varchar[]))")
-_RECORD_ID = text("SELECT id FROM source_record WHERE domain = :domain AND identifier = :identifier")
+_RECORD_ID = {"postgresql": "SELECT id FROM source_record WHERE domain = %s AND identifier = %s",
+              "sqlite": "SELECT id FROM source_record WHERE domain = ? AND identifier = ?"}
 
 
 def get_record(session: Session, key: RecordKey) -> SourceRecord | None:
     # the id first (cheap, and usually absent for a new feed), the ORM object only when it exists
-    record_id = session.execute(_RECORD_ID, {"domain": key.domain, "identifier": key.identifier}).scalar()
-    return None if record_id is None else session.get(SourceRecord, record_id)
+    if session.new or session.dirty:  # an identifier change not yet written must be seen
+        session.flush()
+    rows = driver_execute(session, _RECORD_ID[session.get_bind().dialect.name], (key.domain, key.identifier))
+    return None if not rows else session.get(SourceRecord, rows[0][0])
 
 
 # Table inserts, not ORM-entity inserts (which go through the ORM's bulk path: ~60 us a statement, not ~20)
@@ -46,27 +52,21 @@ def insert_record(session: Session, record: SourceRecord) -> int:
     return record.id
 
 
-def _pg_cast(column: Any) -> str:
-    from sqlalchemy.dialects import postgresql
-
-    return f"CAST(:{column.key} AS {column.type.compile(dialect=postgresql.dialect())})"
-
-
 # PostgreSQL: a new record in one statement (one round trip, not four): take the advisory locks on its
 # blocking keys, then insert the record, its keys and its searchable names. The record's insert reads the
 # locks' row, so the locks are held before it runs; every value is cast to its column's type because an
 # INSERT ... SELECT does not take its parameters' types from the target columns.
-_NEW_RECORD_PG = text(
-    "WITH locks AS (SELECT count(pg_advisory_xact_lock(k)) AS n FROM unnest(CAST(:lock_ids AS bigint[])) AS k),"
+_NEW_RECORD_PG = (
+    "WITH locks AS (SELECT count(pg_advisory_xact_lock(k)) AS n FROM unnest(CAST(%(lock_ids)s AS bigint[])) AS k),"
     " rec AS (INSERT INTO source_record ({columns}) SELECT {values} FROM locks RETURNING id),"
     " keys AS (INSERT INTO blocking_key (record_id, key)"
-    " SELECT rec.id, k FROM rec, unnest(CAST(:keys AS varchar[])) AS k),"
+    " SELECT rec.id, k FROM rec, unnest(CAST(%(keys)s AS varchar[])) AS k),"
     " names AS (INSERT INTO record_name (record_id, family_norm, given_norm, use)"
-    " SELECT rec.id, f, g, u FROM rec, unnest(CAST(:families AS varchar[]), CAST(:givens AS varchar[]),"
-    " CAST(:uses AS varchar[])) AS n(f, g, u))"
+    " SELECT rec.id, f, g, u FROM rec, unnest(CAST(%(families)s AS varchar[]), CAST(%(givens)s AS varchar[]),"
+    " CAST(%(uses)s AS varchar[])) AS n(f, g, u))"
     " SELECT id FROM rec".format(
         columns=", ".join(_RECORD_COLUMNS),
-        values=", ".join(_pg_cast(SourceRecord.__table__.c[name]) for name in _RECORD_COLUMNS)))
+        values=", ".join(pg_cast(SourceRecord.__table__.c[name]) for name in _RECORD_COLUMNS)))
 
 
 def insert_new_record(session: Session, record: SourceRecord, keys: Sequence[str]) -> int:
@@ -85,10 +85,11 @@ def insert_new_record(session: Session, record: SourceRecord, keys: Sequence[str
         value = getattr(record, name)
         values[name] = json.dumps(value) if name in _JSON_COLUMNS else value
     names = _search_names(record)
-    record.id = int(session.execute(_NEW_RECORD_PG, {
+    rows = driver_execute(session, _NEW_RECORD_PG, {
         **values, "lock_ids": [lock_id(k) for k in sorted(set(keys))], "keys": _unique_keys(keys),
         "families": [f for (f, _), _ in names], "givens": [g for (_, g), _ in names],
-        "uses": [u for _, u in names]}).scalar_one())
+        "uses": [u for _, u in names]})
+    record.id = int(rows[0][0])
     return record.id
 
 
@@ -101,7 +102,7 @@ def lock_keys(session: Session, keys: Iterable[str]) -> None:
         return
     ids = [lock_id(k) for k in sorted(set(keys))]
     if ids:  # one round trip: unnest yields the array in order, so the locks are still taken in key order
-        session.execute(_LOCK_ALL, {"ids": ids})
+        driver_execute(session, _LOCK_ALL, (ids,))
 
 
 def _clean(value: Any) -> Any:
