@@ -9,7 +9,6 @@ session, so they can act once it commits.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from sqlalchemy import Connection, insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from empi.db import _write_lock, driver_execute, pg_cast
+from empi.db import _write_lock, driver_execute, json_text, pg_columns
 from empi.models import AuditEvent, utcnow
 
 if TYPE_CHECKING:
@@ -34,10 +33,14 @@ OUTCOME_MAJOR = 12  # internal failure
 SINKS: list[Callable[[Session, AuditEvent], None]] = []
 
 _INSERT = insert(AuditEvent.__table__)  # a constant statement, compiled once
-_COLUMNS = [c for c in AuditEvent.__table__.columns if c.key != "id"]
-_INSERT_MANY_PG = (f"INSERT INTO audit_event ({', '.join(c.key for c in _COLUMNS)}) "
-                   f"VALUES ({', '.join(pg_cast(c) for c in _COLUMNS)})")
+# PostgreSQL, on the driver's cursor (a feed's and a query's hot path): SQLAlchemy's per-execution work
+# costs more than the insert
+_INSERT_MANY_PG = "INSERT INTO audit_event ({}) VALUES ({})".format(*pg_columns(AuditEvent.__table__))
 _INSERT_PG = _INSERT_MANY_PG + " RETURNING id"
+
+
+def _pg_row(values: dict[str, Any]) -> dict[str, Any]:
+    return {**values, "patient_ids": json_text(list(values["patient_ids"])), "detail": json_text(values["detail"])}
 
 
 def record(session: Session, *, event_type: str, action: str, actor: str, outcome: int = OUTCOME_SUCCESS,
@@ -49,10 +52,8 @@ def record(session: Session, *, event_type: str, action: str, actor: str, outcom
         "outcome": outcome, "source_address": source_address, "patient_ids": list(patient_ids),
         "person_id": person_id, "query": query, "detail": detail,
     }
-    if session.get_bind().dialect.name == "postgresql":  # the driver's cursor: a feed's hot path
-        rows = driver_execute(session, _INSERT_PG, {**values, "patient_ids": json.dumps(values["patient_ids"]),
-                                                    "detail": None if detail is None else json.dumps(detail)})
-        event_id = rows[0][0]
+    if session.get_bind().dialect.name == "postgresql":
+        event_id = driver_execute(session, _INSERT_PG, _pg_row(values))[0][0]
     else:  # a Core insert: the ORM unit of work costs several times more and nothing needs identity tracking
         key = session.execute(_INSERT, values).inserted_primary_key
         event_id = key[0] if key else None
@@ -74,8 +75,12 @@ def record_many(session: Session | Connection, events: Sequence[dict[str, Any]])
             record(session, **event)
         return
     now = utcnow()
-    session.execute(_INSERT, [{**_DEFAULTS, "at": now, **event,
-                               "patient_ids": list(event.get("patient_ids", ()))} for event in events])
+    rows = [{**_DEFAULTS, "at": now, **event, "patient_ids": list(event.get("patient_ids", ()))} for event in events]
+    conn = session.connection() if isinstance(session, Session) else session
+    if conn.dialect.name == "postgresql":  # the driver's executemany (psycopg pipelines it)
+        conn.exec_driver_sql(_INSERT_MANY_PG, [_pg_row(row) for row in rows])
+    else:
+        conn.execute(_INSERT, rows)
 
 
 def record_now(rt: Runtime, events: Sequence[dict[str, Any]]) -> bool:
@@ -159,15 +164,9 @@ class GroupCommit:
 
     def _write(self, batch: list[_Pending]) -> BaseException | None:
         try:
-            if not SINKS and self.rt.engine.dialect.name == "postgresql":
-                # a Connection, not a Session, and the driver's executemany (psycopg pipelines it): the
-                # Session's set-up and SQLAlchemy's statement compilation cost more than the insert
-                now = utcnow()
-                rows = [{**_DEFAULTS, "at": now, **item.event} for item in batch]
+            if not SINKS and self.rt.engine.dialect.name == "postgresql":  # a Connection: a Session costs more
                 with self.rt.engine.begin() as conn:
-                    conn.exec_driver_sql(_INSERT_MANY_PG, [
-                        {**row, "patient_ids": json.dumps(list(row["patient_ids"])),
-                         "detail": None if row["detail"] is None else json.dumps(row["detail"])} for row in rows])
+                    record_many(conn, [item.event for item in batch])
                 return None
             with self.rt.write() as session:
                 record_many(session, [item.event for item in batch])

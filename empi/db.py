@@ -6,6 +6,7 @@ take a ``Session`` and never commit.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,23 +63,33 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
 
 
-def driver_execute(session: Session, sql: str, params: Any) -> list[tuple[Any, ...]]:
-    """Run one statement on the DB-API cursor of the session's connection; its rows (none for a write).
+def driver_execute(session: Session, sql: str, params: Any, **options: Any) -> list[tuple[Any, ...]]:
+    """Run one statement on the DB-API cursor of the session's connection (same transaction); its rows,
+    none for a write. ``options`` go to the cursor's ``execute`` (psycopg: ``prepare=False``).
 
     Pending ORM changes are not flushed first: callers use it where none can matter."""
     cursor = session.connection().connection.driver_connection.cursor()
     try:
-        cursor.execute(sql, params)
+        cursor.execute(sql, params, **options)
         return list(cursor.fetchall()) if cursor.description is not None else []
     finally:
         cursor.close()
 
 
-def pg_cast(column: Any, prefix: str = "") -> str:
-    """``CAST(%(name)s AS <the column's PostgreSQL type>)`` for a driver-level statement."""
+def pg_columns(table: Any, prefix: str = "") -> tuple[str, str]:
+    """(column list, parameter list) of a table's columns but a surrogate ``id``, for a driver-level
+    PostgreSQL insert: each parameter ``%(<prefix><column>)s`` is cast to its column's type (an
+    INSERT ... SELECT does not type its parameters from the target columns)."""
     from sqlalchemy.dialects import postgresql
 
-    return f"CAST(%({prefix}{column.key})s AS {column.type.compile(dialect=postgresql.dialect())})"
+    columns = [c for c in table.columns if c.key != "id"]
+    casts = (f"CAST(%({prefix}{c.key})s AS {c.type.compile(dialect=postgresql.dialect())})" for c in columns)
+    return ", ".join(c.key for c in columns), ", ".join(casts)
+
+
+def json_text(value: Any) -> str | None:
+    """A JSON column's value as a driver-level parameter (what SQLAlchemy's JSON type would bind)."""
+    return None if value is None else json.dumps(value)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

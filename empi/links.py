@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +10,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from empi.commands import LinkMethod
-from empi.db import driver_execute, pg_cast
+from empi.db import driver_execute, json_text, pg_columns
 from empi.models import Link, LinkEvent, Person, SourceRecord, utcnow
 from empi.text import luhn_digit
 
@@ -30,44 +28,29 @@ _INSERT_LINK = insert(Link.__table__)
 _INSERT_EVENT = insert(LinkEvent.__table__)
 
 
-def _pg_casts(table: Any, prefix: str = "") -> tuple[str, str]:
-    """(column list, parameter list) of a table's columns but a surrogate ``id``, each parameter cast to its
-    column's PostgreSQL type (an INSERT ... SELECT does not type its parameters from the target columns)."""
-    columns = [c for c in table.columns if c.key != "id"]
-    return ", ".join(c.key for c in columns), ", ".join(pg_cast(c, prefix) for c in columns)
-
-
 # PostgreSQL, a record new in this transaction: its link and its history row, and the regional ID of a person
-# created for it (`new_person(deferred=True)`), in one statement rather than three.
+# just created for it (`new_person(deferred=True)`), in one statement rather than three.
 _LINK_NEW_PG = (
     "WITH regional AS (UPDATE person SET regional_id = CAST(%(regional_id)s AS varchar)"
     " WHERE CAST(%(regional_id)s AS varchar) IS NOT NULL AND id = CAST(%(person_id)s AS integer)),"
     " link AS (INSERT INTO link ({}) SELECT {}),"
     " event AS (INSERT INTO link_event ({}) SELECT {})"
-    " SELECT 1".format(*_pg_casts(Link.__table__), *_pg_casts(LinkEvent.__table__, "e_")))
-# new persons whose regional ID a set_link in the same transaction writes (PostgreSQL), per session
-_DEFERRED_REGIONAL_IDS: weakref.WeakKeyDictionary[Session, dict[int, str]] = weakref.WeakKeyDictionary()
+    " SELECT 1".format(*pg_columns(Link.__table__), *pg_columns(LinkEvent.__table__, "e_")))
 
 
 def new_person(session: Session, *, deferred: bool = False) -> NewPerson:
     """A new person with its regional ID: nine digits of the person's number and a Luhn check digit.
 
-    ``deferred`` (PostgreSQL): the regional ID is written by the `set_link` that follows, in its statement
-    (a round trip saved); the caller must link a record to the person in this transaction."""
+    ``deferred``: the regional ID is not written here; the caller passes it to the `set_link` that follows
+    (``regional_id=``), which writes it (on PostgreSQL for a new record, in its own statement)."""
     now = utcnow()
     key = session.execute(_INSERT_PERSON, {"is_active": True, "created_at": now, "updated_at": now})
     person_id = int(key.inserted_primary_key[0])
     base = f"{person_id:09d}"
     regional_id = base + luhn_digit(base)
-    if deferred and _is_postgres(session):
-        _DEFERRED_REGIONAL_IDS.setdefault(session, {})[person_id] = regional_id
-    else:
+    if not deferred:
         session.execute(_SET_REGIONAL_ID, {"pid": person_id, "rid": regional_id})
     return NewPerson(id=person_id, regional_id=regional_id)
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 def person_of(session: Session, record_id: int) -> int | None:
@@ -80,10 +63,12 @@ def record_count(session: Session, person_id: int) -> int:
 
 def set_link(session: Session, record: SourceRecord, person_id: int, *, method: LinkMethod, action: str,
              score: float | None = None, card: Any = None, breakdown: dict[str, Any] | None = None,
-             actor: str = "system", reason: str | None = None, fresh: bool = False) -> int | None:
+             actor: str = "system", reason: str | None = None, fresh: bool = False,
+             regional_id: str | None = None) -> int | None:
     """Point the record at ``person_id``; returns the previous person (None when it had none).
 
-    ``fresh`` says the record is new in this transaction, so it has no link to look up."""
+    ``fresh`` says the record is new in this transaction, so it has no link to look up; ``regional_id``
+    is the one of a person just made by ``new_person(deferred=True)``, written here."""
     card_id = getattr(card, "id", None)
     card_version = getattr(card, "version", None)
     now = utcnow()
@@ -92,17 +77,12 @@ def set_link(session: Session, record: SourceRecord, person_id: int, *, method: 
     event = {"record_id": record.id, "action": action, "from_person_id": None, "to_person_id": person_id,
              "method": method.value, "score": score, "scorecard_id": card_id, "scorecard_version": card_version,
              "reason": reason, "actor": actor, "at": now}
-    if fresh and _is_postgres(session):  # link, history and a deferred regional ID in one round trip
-        pending = _DEFERRED_REGIONAL_IDS.get(session)
-        regional_id = pending.pop(person_id, None) if pending else None
-        driver_execute(session, _LINK_NEW_PG, {**values, "record_id": record.id,
-                                               **{f"e_{k}": v for k, v in event.items()},
-                                               "breakdown": json.dumps(breakdown) if breakdown is not None else None,
-                                               "regional_id": regional_id})
+    if fresh and session.get_bind().dialect.name == "postgresql":  # link, history, regional ID: one round trip
+        driver_execute(session, _LINK_NEW_PG, {**values, "record_id": record.id, "breakdown": json_text(breakdown),
+                                               **{f"e_{k}": v for k, v in event.items()}, "regional_id": regional_id})
         return None
-    pending = _DEFERRED_REGIONAL_IDS.get(session)
-    if pending and person_id in pending:  # not linked by the one-statement path after all: write it now
-        session.execute(_SET_REGIONAL_ID, {"pid": person_id, "rid": pending.pop(person_id)})
+    if regional_id is not None:
+        session.execute(_SET_REGIONAL_ID, {"pid": person_id, "rid": regional_id})
     if fresh:  # a record new in this transaction: nothing to look up, plain inserts
         previous = None
         session.execute(_INSERT_LINK, {"record_id": record.id, **values})

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from empi.db import driver_execute
 from empi.models import MatchExclusion, SourceRecord
 from empi.records import VIEW_COLUMNS, scoring_view, view_of
 
@@ -106,22 +107,16 @@ _CANDIDATE_SQLITE: dict[int, str] = {}
 def _candidate_rows(session: Session, keys: list[str], rid: int, limit: int) -> list[tuple[Any, ...]]:
     """The `_CANDIDATE_SQL` rows as plain tuples, through the DB-API cursor of the session's own
     connection (same transaction, same snapshot); ``names`` decoded as the ORM would."""
-    conn = session.connection()
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        if conn.dialect.name == "postgresql":
-            # never prepared: a generic plan chosen while blocks were small stays slow when they grow
-            cursor.execute(_CANDIDATE_PG, {"keys": keys, "rid": rid, "limit": limit}, prepare=False)
-            return list(cursor.fetchall())
-        sql = _CANDIDATE_SQLITE.get(len(keys))
-        if sql is None:
-            marks = ", ".join("?" * len(keys))
-            sql = _CANDIDATE_SQLITE[len(keys)] = _CANDIDATE_SQL.format(view=_VIEW_SQL, keys=f"IN ({marks})",
-                                                                       rid="?", limit="?")
-        cursor.execute(sql, (*keys, rid, limit))
-        return [(*row[:_NAMES], _names(row[_NAMES]), *row[_NAMES + 1:]) for row in cursor.fetchall()]
-    finally:
-        cursor.close()
+    if session.get_bind().dialect.name == "postgresql":
+        # never prepared: a generic plan chosen while blocks were small stays slow when they grow
+        return driver_execute(session, _CANDIDATE_PG, {"keys": keys, "rid": rid, "limit": limit}, prepare=False)
+    sql = _CANDIDATE_SQLITE.get(len(keys))
+    if sql is None:
+        marks = ", ".join("?" * len(keys))
+        sql = _CANDIDATE_SQLITE[len(keys)] = _CANDIDATE_SQL.format(view=_VIEW_SQL, keys=f"IN ({marks})",
+                                                                   rid="?", limit="?")
+    rows = driver_execute(session, sql, (*keys, rid, limit))
+    return [(*row[:_NAMES], _names(row[_NAMES]), *row[_NAMES + 1:]) for row in rows]
 
 
 def _names(text: Any) -> Any:

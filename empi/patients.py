@@ -107,10 +107,11 @@ def _apply_decision(session: Session, record: SourceRecord, decision: matching.D
         return FeedResult(record_id=record.id, person_id=best.person_id, regional_id=best.regional_id or "",
                           created=False, outcome=FeedOutcome.LINKED, score=best.total, changed_persons=changed)
     previous = None if fresh else links.person_of(session, record.id)
-    person = links.new_person(session, deferred=fresh)  # its regional ID is written with the link
+    person = links.new_person(session, deferred=True)  # its regional ID is written with the link
     links.set_link(session, record, person.id, method=LinkMethod.NEW, action=action,
                    score=best.total if best else None, card=card,
-                   breakdown=best.score.to_dict() if best else None, actor=actor, fresh=fresh)
+                   breakdown=best.score.to_dict() if best else None, actor=actor, fresh=fresh,
+                   regional_id=person.regional_id)
     changed = tuple(p for p in (previous, person.id) if p is not None)
     task_id = review.open_task(session, record, decision, card=card).id if decision.kind == "review" else None
     return FeedResult(record_id=record.id, person_id=person.id, regional_id=person.regional_id or "", created=False,

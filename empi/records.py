@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from empi.commands import UNSET, Address, Demographics, PersonName, RecordKey
 from empi.errors import InvalidInput
 from empi.models import BlockingKey, RecordName, SourceRecord, utcnow
-from empi.db import driver_execute, pg_cast
+from empi.db import driver_execute, json_text, pg_columns
 from empi.text import lock_id, search_norm
 
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
@@ -28,8 +28,7 @@ _RECORD_ID = {"postgresql": "SELECT id FROM source_record WHERE domain = %s AND 
 
 def get_record(session: Session, key: RecordKey) -> SourceRecord | None:
     # the id first (cheap, and usually absent for a new feed), the ORM object only when it exists
-    if session.new or session.dirty:  # an identifier change not yet written must be seen
-        session.flush()
+    session.flush()  # as session.execute's autoflush did: an identifier change not yet written must be seen
     rows = driver_execute(session, _RECORD_ID[session.get_bind().dialect.name], (key.domain, key.identifier))
     return None if not rows else session.get(SourceRecord, rows[0][0])
 
@@ -58,15 +57,13 @@ def insert_record(session: Session, record: SourceRecord) -> int:
 # INSERT ... SELECT does not take its parameters' types from the target columns.
 _NEW_RECORD_PG = (
     "WITH locks AS (SELECT count(pg_advisory_xact_lock(k)) AS n FROM unnest(CAST(%(lock_ids)s AS bigint[])) AS k),"
-    " rec AS (INSERT INTO source_record ({columns}) SELECT {values} FROM locks RETURNING id),"
+    " rec AS (INSERT INTO source_record ({}) SELECT {} FROM locks RETURNING id),"
     " keys AS (INSERT INTO blocking_key (record_id, key)"
     " SELECT rec.id, k FROM rec, unnest(CAST(%(keys)s AS varchar[])) AS k),"
     " names AS (INSERT INTO record_name (record_id, family_norm, given_norm, use)"
     " SELECT rec.id, f, g, u FROM rec, unnest(CAST(%(families)s AS varchar[]), CAST(%(givens)s AS varchar[]),"
     " CAST(%(uses)s AS varchar[])) AS n(f, g, u))"
-    " SELECT id FROM rec".format(
-        columns=", ".join(_RECORD_COLUMNS),
-        values=", ".join(pg_cast(SourceRecord.__table__.c[name]) for name in _RECORD_COLUMNS)))
+    " SELECT id FROM rec".format(*pg_columns(SourceRecord.__table__)))
 
 
 def insert_new_record(session: Session, record: SourceRecord, keys: Sequence[str]) -> int:
@@ -77,16 +74,12 @@ def insert_new_record(session: Session, record: SourceRecord, keys: Sequence[str
         insert_record(session, record)
         refresh_search_rows(session, record, keys, fresh=True)
         return record.id
-    import json
-
     record.created_at = record.updated_at = utcnow()
-    values: dict[str, Any] = {}
-    for name in _RECORD_COLUMNS:
-        value = getattr(record, name)
-        values[name] = json.dumps(value) if name in _JSON_COLUMNS else value
+    values = {name: json_text(getattr(record, name)) if name in _JSON_COLUMNS else getattr(record, name)
+              for name in _RECORD_COLUMNS}
     names = _search_names(record)
     rows = driver_execute(session, _NEW_RECORD_PG, {
-        **values, "lock_ids": [lock_id(k) for k in sorted(set(keys))], "keys": _unique_keys(keys),
+        **values, "lock_ids": _lock_ids(keys), "keys": _unique_keys(keys),
         "families": [f for (f, _), _ in names], "givens": [g for (_, g), _ in names],
         "uses": [u for _, u in names]})
     record.id = int(rows[0][0])
@@ -100,7 +93,7 @@ def lock_keys(session: Session, keys: Iterable[str]) -> None:
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    ids = [lock_id(k) for k in sorted(set(keys))]
+    ids = _lock_ids(keys)
     if ids:  # one round trip: unnest yields the array in order, so the locks are still taken in key order
         driver_execute(session, _LOCK_ALL, (ids,))
 
@@ -202,6 +195,11 @@ def refresh_search_rows(session: Session, record: SourceRecord, keys: Sequence[s
     if names:
         session.execute(_INSERT_NAMES, [{"record_id": record.id, "family_norm": f, "given_norm": g, "use": u}
                                               for (f, g), u in names])
+
+
+def _lock_ids(keys: Iterable[str]) -> list[int]:
+    """Advisory-lock numbers of the keys, in key order (every writer locks in that order)."""
+    return [lock_id(k) for k in sorted(set(keys))]
 
 
 def _unique_keys(keys: Iterable[str]) -> list[str]:
