@@ -7,6 +7,8 @@ take a ``Session`` and never commit.
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +20,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+log = logging.getLogger(__name__)
+
 
 _sqlite_write_locks: dict[str, threading.RLock] = {}
 _locks_guard = threading.Lock()
@@ -50,7 +55,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             # rather than a read() per page missing from each connection's own small page cache
             cur.execute("PRAGMA mmap_size=1073741824")
             # checkpoint every ~40 MB of WAL rather than every 4 MB: a feed dirties pages all over the indexes, and
-            # a page rewritten by many commits between two checkpoints is copied back once (feeds 8-13% faster)
+            # a page rewritten by many commits between two checkpoints is copied back once (feeds 8-13% faster).
+            # With a WalCheckpointer running, most of the log has been copied back by then and this is quick.
             cur.execute("PRAGMA wal_autocheckpoint=10000")
             cur.close()
 
@@ -61,6 +67,61 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     # feed at 3,000 records that way, so that one is never prepared (empi.matching passes prepare=False).
     # The feed's other statements are key lookups and inserts, whose plans don't depend on table sizes.
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+
+
+class WalCheckpointer:
+    """Copies a SQLite database's write-ahead log back into the database file from a thread of its own,
+    every ``interval`` seconds, so that feeds seldom pay for that copy inside their commit.
+
+    A checkpoint run by a writer (SQLite's autocheckpoint, every 10,000 pages) copies the pages the log
+    holds while that writer's client waits, and a larger store has more distinct pages to copy: at 100,000
+    records it cost each feed about 0.1 ms more than at 10,000. Here a PASSIVE checkpoint runs on a
+    connection of its own: it never waits for readers or writers, copies what no reader still needs, and
+    sqlite3 releases the GIL while it works. Under a steady feed the log never stands still long enough to
+    be restarted from here, so the writers' autocheckpoint still restarts it, but it finds nearly every
+    page already copied.
+    """
+
+    def __init__(self, path: str, *, interval: float = 0.05, idle_interval: float = 1.0) -> None:
+        self.path, self.interval, self.idle_interval = path, interval, idle_interval
+        self.checkpoints = 0  # completed runs (tests read it)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=0)
+        try:
+            last, wait = None, self.interval
+            while not self._stop.wait(wait):
+                state = self.checkpoint(conn)
+                wait = self.interval if state != last else self.idle_interval  # an idle service: wake seldom
+                last = state
+            self.checkpoint(conn)
+        finally:
+            conn.close()
+
+    def checkpoint(self, conn: sqlite3.Connection) -> tuple[int, int] | None:
+        """One PASSIVE checkpoint: (pages in the log, pages copied back), None when it could not run."""
+        try:
+            _busy, log_pages, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:  # busy or locked: the next round tries again
+            log.debug("wal checkpoint skipped: %s", type(exc).__name__)
+            return None
+        self.checkpoints += 1
+        return log_pages, copied
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL; None for other databases and in-memory SQLite."""
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
 
 
 def driver_execute(session: Session, sql: str, params: Any, **options: Any) -> list[tuple[Any, ...]]:

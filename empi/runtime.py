@@ -23,7 +23,9 @@ from empi.db import (
     make_sessionmaker,
     migrate,
     needs_migration,
+    sqlite_file,
     unit_of_work,
+    WalCheckpointer,
 )
 
 # A change listener runs inside the writing transaction, after the change, with the ids of the
@@ -40,12 +42,14 @@ class Runtime:
     sessions: sessionmaker[Session]
     listeners: list[ChangeListener] = field(default_factory=list)
     read_sessions: sessionmaker[Session] | None = None
+    checkpointer: WalCheckpointer | None = None
 
     @classmethod
     def start(cls, settings: Settings, *, auto_migrate: bool | None = None) -> Runtime:
         """Build the runtime. A SQLite database is migrated on first start (``auto_migrate`` None)."""
         from scoring import load_scorecard
 
+        database_file = sqlite_file(settings.database_url)
         engine = make_engine(settings.database_url)
         if auto_migrate or (auto_migrate is None and is_sqlite(engine) and (not has_schema(engine)
                                                                               or needs_migration(engine))):
@@ -53,6 +57,8 @@ class Runtime:
         card = load_scorecard(settings.scorecard) if settings.scorecard else load_scorecard()
         rt = cls(settings=settings, registry=settings.registry, card=card, engine=engine,
                  sessions=make_sessionmaker(engine), read_sessions=make_read_sessionmaker(engine))
+        if database_file is not None:
+            rt.checkpointer = WalCheckpointer(database_file)
         if settings.consumers:  # ITI-10: queue update notifications in the outbox
             from empi.notify import on_change
 
@@ -84,6 +90,9 @@ class Runtime:
                 listener(session, self, ids)
 
     def close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.close()
+            self.checkpointer = None
         if self.read_sessions is not None and self.read_sessions.kw["bind"] is not self.engine:
             self.read_sessions.kw["bind"].dispose()
         self.engine.dispose()

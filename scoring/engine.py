@@ -126,16 +126,23 @@ def field_outcome(
             return _outcome_with_aliases(spec, value_a, value_b, aliases_a, aliases_b)
     if value_a is None or value_b is None:
         return MISSING, MISSING, spec.missing_weight
-    for level in spec.levels:
-        if level.compare(value_a, value_b) >= level.min_similarity:
-            return level.comparator, level.label, level.weight
-    return DISAGREE, DISAGREE, spec.disagree_weight
+    index = level_index(spec, value_a, value_b)
+    if index == len(spec.levels):
+        return DISAGREE, DISAGREE, spec.disagree_weight
+    level = spec.levels[index]
+    return level.comparator, level.label, level.weight
 
 
 def level_index(spec: FieldSpec, value_a: str, value_b: str) -> int:
-    """Index of the first level reached, or len(levels) for a disagreement."""
+    """Index of the first level reached, or len(levels) for a disagreement. A comparator that several
+    levels use at different minimum similarities (a birth date's four, a name's two Jaro-Winkler levels)
+    runs once: comparators are pure functions of the two values."""
+    similarity: dict[str, float] = {}
     for index, level in enumerate(spec.levels):
-        if level.compare(value_a, value_b) >= level.min_similarity:
+        value = similarity.get(level.comparator)
+        if value is None:
+            value = similarity[level.comparator] = level.compare(value_a, value_b)
+        if value >= level.min_similarity:
             return index
     return len(spec.levels)
 
