@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from operator import itemgetter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,8 +77,9 @@ def excluded_records(session: Session, record_id: int) -> set[int]:
 
 # Records sharing more blocking keys come first, so the cap on scored candidates keeps the likeliest
 # ones however large a block grows (a common surname in a birth year, a busy street). The ranking reads
-# only the (key, record_id) index; the capped ids and their rows come back in one statement, in record
-# order (ties between persons keep a stable order).
+# only the (key, record_id) index; the capped ids and their rows come back in one statement. `_candidate_rows`
+# puts them in record order (ties between persons keep a stable order): sorting ~20 tuples in Python costs less
+# than the statement's own ORDER BY did on SQLite (a temporary B-tree, ~15 us a feed at 100,000 records).
 _VIEW = slice(4, 4 + len(VIEW_COLUMNS))  # the VIEW_COLUMNS values in a candidate row
 _ID, _DOMAIN, _IDENTIFIER, _NAMES = 0, 1, 2, 3
 _PERSON_ID, _REGIONAL_ID = 4 + len(VIEW_COLUMNS), 5 + len(VIEW_COLUMNS)
@@ -97,8 +99,7 @@ _CANDIDATE_SQL = """
     JOIN source_record ON source_record.id = ranked.record_id
     JOIN link ON link.record_id = source_record.id
     JOIN person ON person.id = link.person_id
-    WHERE source_record.status = 'active'
-    ORDER BY source_record.id"""
+    WHERE source_record.status = 'active'"""
 _VIEW_SQL = ", ".join(f"source_record.{name}" for name in VIEW_COLUMNS)
 _CANDIDATE_PG = _CANDIDATE_SQL.format(view=_VIEW_SQL, keys="= ANY(%(keys)s)", rid="%(rid)s", limit="%(limit)s")
 _CANDIDATE_SQLITE: dict[int, str] = {}
@@ -109,14 +110,20 @@ def _candidate_rows(session: Session, keys: list[str], rid: int, limit: int) -> 
     connection (same transaction, same snapshot); ``names`` decoded as the ORM would."""
     if session.get_bind().dialect.name == "postgresql":
         # never prepared: a generic plan chosen while blocks were small stays slow when they grow
-        return driver_execute(session, _CANDIDATE_PG, {"keys": keys, "rid": rid, "limit": limit}, prepare=False)
+        rows = driver_execute(session, _CANDIDATE_PG, {"keys": keys, "rid": rid, "limit": limit}, prepare=False)
+        rows.sort(key=_by_id)
+        return rows
     sql = _CANDIDATE_SQLITE.get(len(keys))
     if sql is None:
         marks = ", ".join("?" * len(keys))
         sql = _CANDIDATE_SQLITE[len(keys)] = _CANDIDATE_SQL.format(view=_VIEW_SQL, keys=f"IN ({marks})",
                                                                    rid="?", limit="?")
     rows = driver_execute(session, sql, (*keys, rid, limit))
+    rows.sort(key=_by_id)
     return [(*row[:_NAMES], _names(row[_NAMES]), *row[_NAMES + 1:]) for row in rows]
+
+
+_by_id = itemgetter(_ID)
 
 
 def _names(text: Any) -> Any:

@@ -175,7 +175,8 @@ def scoring_view(record: Any) -> dict[str, Any]:
 def view_of(names: Sequence[dict[str, Any]] | None, values: Sequence[Any]) -> dict[str, Any]:
     """The scoring view from a record's ``names`` and its VIEW_COLUMNS values, in that order."""
     view = dict(zip(VIEW_COLUMNS, values, strict=True))
-    view["family_name_aliases"] = [n.get("family") for n in (names or [])[1:] if n.get("family")]
+    view["family_name_aliases"] = ([n.get("family") for n in names[1:] if n.get("family")]
+                                   if names is not None and len(names) > 1 else [])
     return view
 
 

@@ -179,7 +179,10 @@ def alias_level_index(
 
 def _listed(aliases: object) -> bool:
     """A non-empty list (or tuple, or array) of alias values; a bare string is not a list."""
-    return isinstance(aliases, Sized) and not isinstance(aliases, str | bytes) and len(aliases) > 0
+    kind = type(aliases)
+    if kind is list or kind is tuple:  # the usual case, without the ABC check (a feed asks this of every candidate)
+        return len(aliases) > 0  # type: ignore[arg-type]
+    return aliases is not None and isinstance(aliases, Sized) and not isinstance(aliases, str | bytes) and len(aliases) > 0
 
 
 def _with_aliases(spec: FieldSpec, value: str | None, aliases: object) -> list[str]:
