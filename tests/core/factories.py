@@ -18,8 +18,11 @@ def person(**overrides: Any) -> dict[str, Any]:
 
 
 def demographics(p: dict[str, Any]) -> Demographics:
+    names = [PersonName(family=p.get("family_name"), given=p.get("given_name"), middle=p.get("middle_name"))]
+    if p.get("maiden_name"):  # a second name: the record's family-name alias
+        names.append(PersonName(family=p["maiden_name"], given=p.get("given_name"), use="M"))
     return Demographics(
-        names=[PersonName(family=p.get("family_name"), given=p.get("given_name"), middle=p.get("middle_name"))],
+        names=names,
         birth_date=p.get("birth_date"), sex=p.get("sex"),
         addresses=[Address(line1=p.get("address_line"), city=p.get("city"), province=p.get("province"),
                            postal_code=p.get("postal_code"))],
