@@ -90,7 +90,11 @@ class WalCheckpointer:
         self._thread.start()
 
     def _run(self) -> None:
-        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=0)
+        try:
+            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=0)
+        except sqlite3.Error as exc:  # the writers' autocheckpoint still keeps the log in check
+            log.warning("wal checkpoint thread not started: %s", type(exc).__name__)
+            return
         try:
             last, wait = None, self.interval
             while not self._stop.wait(wait):

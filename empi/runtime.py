@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from empi.config import DomainRegistry, Settings
 from empi.db import (
+    WalCheckpointer,
     has_schema,
     is_sqlite,
     make_engine,
@@ -25,7 +26,6 @@ from empi.db import (
     needs_migration,
     sqlite_file,
     unit_of_work,
-    WalCheckpointer,
 )
 
 # A change listener runs inside the writing transaction, after the change, with the ids of the

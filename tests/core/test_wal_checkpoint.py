@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from empi import patients
-from empi.db import sqlite_file
+from empi.db import WalCheckpointer, sqlite_file
 from empi.runtime import Runtime
 from tests.core.factories import feed, person
 
@@ -72,3 +72,14 @@ def test_the_thread_stops_when_the_runtime_closes(make_runtime: Callable[..., Ru
 ])
 def test_only_a_sqlite_file_gets_a_checkpointer(url: str, expected: str | None) -> None:
     assert sqlite_file(url) == expected
+
+
+def test_a_database_it_cannot_open_leaves_the_thread_stopped_with_a_log_line(tmp_path: Path,
+                                                                             caplog: pytest.LogCaptureFixture) -> None:
+    missing = tmp_path / "no-such-directory" / "empi.db"
+    checkpointer = WalCheckpointer(str(missing), interval=0.01)
+    checkpointer._thread.join(5)
+    assert not checkpointer._thread.is_alive()
+    assert checkpointer.checkpoints == 0
+    assert "wal checkpoint thread not started: OperationalError" in caplog.text
+    checkpointer.close()  # closing a stopped checkpointer is harmless
