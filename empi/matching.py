@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import math
-from operator import itemgetter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -111,16 +111,14 @@ def _candidate_rows(session: Session, keys: list[str], rid: int, limit: int) -> 
     if session.get_bind().dialect.name == "postgresql":
         # never prepared: a generic plan chosen while blocks were small stays slow when they grow
         rows = driver_execute(session, _CANDIDATE_PG, {"keys": keys, "rid": rid, "limit": limit}, prepare=False)
-        rows.sort(key=_by_id)
-        return rows
+        return sorted(rows, key=_by_id)
     sql = _CANDIDATE_SQLITE.get(len(keys))
     if sql is None:
         marks = ", ".join("?" * len(keys))
         sql = _CANDIDATE_SQLITE[len(keys)] = _CANDIDATE_SQL.format(view=_VIEW_SQL, keys=f"IN ({marks})",
                                                                    rid="?", limit="?")
     rows = driver_execute(session, sql, (*keys, rid, limit))
-    rows.sort(key=_by_id)
-    return [(*row[:_NAMES], _names(row[_NAMES]), *row[_NAMES + 1:]) for row in rows]
+    return [(*row[:_NAMES], _names(row[_NAMES]), *row[_NAMES + 1:]) for row in sorted(rows, key=_by_id)]
 
 
 _by_id = itemgetter(_ID)

@@ -10,9 +10,9 @@ from sqlalchemy import JSON, delete, insert, text
 from sqlalchemy.orm import Session
 
 from empi.commands import UNSET, Address, Demographics, PersonName, RecordKey
+from empi.db import driver_execute, json_text, pg_columns
 from empi.errors import InvalidInput
 from empi.models import BlockingKey, RecordName, SourceRecord, utcnow
-from empi.db import driver_execute, json_text, pg_columns
 from empi.text import lock_id, search_norm
 
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")

@@ -179,10 +179,9 @@ def alias_level_index(
 
 def _listed(aliases: object) -> bool:
     """A non-empty list (or tuple, or array) of alias values; a bare string is not a list."""
-    kind = type(aliases)
-    if kind is list or kind is tuple:  # the usual case, without the ABC check (a feed asks this of every candidate)
+    if type(aliases) in (list, tuple):  # the usual case, without the ABC check (asked of every candidate)
         return len(aliases) > 0  # type: ignore[arg-type]
-    return aliases is not None and isinstance(aliases, Sized) and not isinstance(aliases, str | bytes) and len(aliases) > 0
+    return isinstance(aliases, Sized) and not isinstance(aliases, str | bytes) and len(aliases) > 0
 
 
 def _with_aliases(spec: FieldSpec, value: str | None, aliases: object) -> list[str]:
