@@ -27,7 +27,7 @@ from empi.records import (
     refresh_search_rows,
     scoring_view,
 )
-from scoring import blocking_keys
+from scoring import blocking_keys, record_keys
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -50,6 +50,7 @@ def _check_key(key: RecordKey, rt: Runtime, *, field: str = "identifier") -> Rec
 
 
 def _keys_of(record: SourceRecord) -> set[str]:
+    """The keys the record is stored under."""
     return set(blocking_keys(scoring_view(record)))
 
 
@@ -67,13 +68,15 @@ def register(session: Session, cmd: RegisterSourceRecord, *, rt: Runtime) -> Fee
                               other_identifiers=[], merged_into_id=None, is_deceased=None)
     record.status = "active"
     apply_demographics(record, cmd.demographics)
-    keys = _keys_of(record)
+    # stored under one set of keys, looking candidates up by another (scoring.blocking); a writer locks
+    # both, so two feeds that could find each other's record are serialised
+    stored, keys = record_keys(scoring_view(record))
     if is_new:
-        insert_new_record(session, record, sorted(keys))
+        insert_new_record(session, record, sorted(stored), locks=stored | keys)
     else:
-        lock_keys(session, keys)
+        lock_keys(session, stored | keys)
         session.flush()
-        refresh_search_rows(session, record, sorted(keys))
+        refresh_search_rows(session, record, sorted(stored))
     actor = cmd.source or "system"
     if created:
         result = _link_new(session, record, keys, rt=rt, actor=actor, fresh=is_new)

@@ -66,11 +66,13 @@ _NEW_RECORD_PG = (
     " SELECT id FROM rec".format(*pg_columns(SourceRecord.__table__)))
 
 
-def insert_new_record(session: Session, record: SourceRecord, keys: Sequence[str]) -> int:
-    """A record new in this transaction: lock its blocking keys (PostgreSQL), insert it (setting
-    ``record.id``), its keys and its searchable names. On PostgreSQL this is a single statement."""
+def insert_new_record(session: Session, record: SourceRecord, keys: Sequence[str],
+                      locks: Iterable[str] | None = None) -> int:
+    """A record new in this transaction: lock ``locks`` (PostgreSQL; default its blocking ``keys``), insert it
+    (setting ``record.id``), its keys and its searchable names. On PostgreSQL this is a single statement."""
+    locks = keys if locks is None else locks
     if session.get_bind().dialect.name != "postgresql":
-        lock_keys(session, keys)
+        lock_keys(session, locks)
         insert_record(session, record)
         refresh_search_rows(session, record, keys, fresh=True)
         return record.id
@@ -79,7 +81,7 @@ def insert_new_record(session: Session, record: SourceRecord, keys: Sequence[str
               for name in _RECORD_COLUMNS}
     names = _search_names(record)
     rows = driver_execute(session, _NEW_RECORD_PG, {
-        **values, "lock_ids": _lock_ids(keys), "keys": _unique_keys(keys),
+        **values, "lock_ids": _lock_ids(locks), "keys": _unique_keys(keys),
         "families": [f for (f, _), _ in names], "givens": [g for (_, g), _ in names],
         "uses": [u for _, u in names]})
     record.id = int(rows[0][0])

@@ -28,8 +28,9 @@ from sqlalchemy import func, select
 
 from empi import audit, links, matching, review
 from empi.commands import LinkMethod
-from empi.models import BlockingKey, Link, ReviewTask, SourceRecord
-from empi.records import lock_keys
+from empi.models import Link, ReviewTask, SourceRecord
+from empi.records import lock_keys, scoring_view
+from scoring import probe_keys
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -82,14 +83,15 @@ class _Plan:
     siblings: int
 
 
-def _keys(session: Session, record_id: int) -> set[str]:
-    return set(session.scalars(select(BlockingKey.key).where(BlockingKey.record_id == record_id)))
+def _probe_keys(record: SourceRecord) -> set[str]:
+    """The keys the record looks its candidates up by (scoring.blocking), as on a feed."""
+    return probe_keys(scoring_view(record))
 
 
 def plan_record(session: Session, record: SourceRecord, link: Link, *, card: Any, margin: float,
                 limit: int) -> _Plan:
     """What the new card decides for one automatically linked record (mirrors re-matching on update)."""
-    cands = matching.candidates_for(session, record, _keys(session, record.id), card=card, limit=limit)
+    cands = matching.candidates_for(session, record, _probe_keys(record), card=card, limit=limit)
     current = link.person_id
     sibling_ids = [r.id for r in links.records_of(session, current, exclude=record.id)]
     siblings = len(sibling_ids)

@@ -248,14 +248,14 @@ class ScoredRecord:
 
 def scored_candidates(session: Session, probe: SourceRecord, *, rt: Runtime,
                       limit: int | None = None) -> list[ScoredRecord]:
-    """Every active record sharing a blocking key with ``probe`` (a transient, unsaved record),
+    """Every active record that ``probe`` (a transient, unsaved record) finds by its probe keys,
     scored with the runtime's scorecard, best first. ``probe`` is never added to the session."""
     from empi.links import person_of
     from empi.records import scoring_view
-    from scoring import blocking_keys, score_pair
+    from scoring import probe_keys, score_pair
 
     mine = scoring_view(probe)
-    keys = sorted(blocking_keys(mine))
+    keys = sorted(probe_keys(mine))
     if not keys:
         return []
     cap = limit or rt.settings.max_candidates

@@ -3,7 +3,7 @@
 No database, web or HL7 here; the service, the review queue and notebooks all call `score_pair`.
 """
 
-from scoring.blocking import blocking_keys
+from scoring.blocking import blocking_keys, probe_keys, record_keys
 from scoring.engine import FieldScore, PairScore, score_pair
 from scoring.scorecard import Scorecard, ScorecardError, load_scorecard, save_scorecard
 
@@ -14,6 +14,8 @@ __all__ = [
     "ScorecardError",
     "blocking_keys",
     "load_scorecard",
+    "probe_keys",
+    "record_keys",
     "save_scorecard",
     "score_pair",
 ]

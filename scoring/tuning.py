@@ -25,7 +25,7 @@ import pandas as pd
 
 from scoring import batch
 from scoring.batch import score_frame
-from scoring.blocking import KEY_FIELDS, blocking_keys, key_kind
+from scoring.blocking import KEY_FIELDS, key_kind, record_keys
 from scoring.engine import DISAGREE, MISSING, score_pair
 from scoring.scorecard import MATCH, UNCERTAIN, Scorecard, parse_scorecard
 
@@ -39,27 +39,38 @@ Pair = tuple[Hashable, Hashable]
 
 
 def candidate_pairs(left: pd.DataFrame, right: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Pairs sharing at least one `blocking_keys` key: left x right, or within `left` (each pair once,
-    smaller id first) when `right` is None. Columns `left`, `right` hold the frames' index values."""
+    """Pairs whose blocking keys meet (`scoring.blocking.meet`): left x right, or within `left` (each
+    pair once, smaller id first) when `right` is None. Columns `left`, `right` hold the frames' index values."""
     pairs: set[Pair] = set().union(*pairs_by_key_kind(left, right).values())
     return pd.DataFrame(sorted(pairs, key=str), columns=["left", "right"])
 
 
 def pairs_by_key_kind(left: pd.DataFrame, right: pd.DataFrame | None = None) -> dict[str, set[Pair]]:
-    """Kind of blocking key ("db", "sx", ...) -> the candidate pairs that share a key of that kind
-    (ordered as `candidate_pairs` orders them). A pair meeting under several kinds is in each."""
-    index: dict[str, list[Hashable]] = defaultdict(list)
-    for rec_id, record in zip(left.index, left.to_dict("records"), strict=True):
-        for key in blocking_keys(record):
-            index[key].append(rec_id)
+    """Kind of blocking key ("di", "ny", ...) -> the candidate pairs that meet under a key of that kind
+    (one record's probe key among the other's stored keys; ordered as `candidate_pairs` orders them).
+    A pair meeting under several kinds is in each."""
+    keys_left = [record_keys(record) for record in left.to_dict("records")]
+    stored: dict[str, list[Hashable]] = defaultdict(list)
+    for rec_id, (mine, _) in zip(left.index, keys_left, strict=True):
+        for key in mine:
+            stored[key].append(rec_id)
     out: dict[str, set[Pair]] = defaultdict(set)
     if right is None:
-        for key, ids in index.items():
-            out[key_kind(key)].update((x, y) if str(x) < str(y) else (y, x) for x, y in itertools.combinations(ids, 2))
-    else:
-        for rec_id, record in zip(right.index, right.to_dict("records"), strict=True):
-            for key in blocking_keys(record):
-                out[key_kind(key)].update((x, rec_id) for x in index.get(key, ()))
+        for rec_id, (_, probes) in zip(left.index, keys_left, strict=True):
+            for key in probes:
+                out[key_kind(key)].update((x, rec_id) if str(x) < str(rec_id) else (rec_id, x)
+                                          for x in stored.get(key, ()) if x != rec_id)
+        return dict(out)
+    stored_right: dict[str, list[Hashable]] = defaultdict(list)
+    for rec_id, record in zip(right.index, right.to_dict("records"), strict=True):
+        mine, probes = record_keys(record)
+        for key in probes:  # the right record looking up the left ones
+            out[key_kind(key)].update((x, rec_id) for x in stored.get(key, ()))
+        for key in mine:
+            stored_right[key].append(rec_id)
+    for x, (_, probes) in zip(left.index, keys_left, strict=True):  # and the other way round
+        for key in probes:
+            out[key_kind(key)].update((x, y) for y in stored_right.get(key, ()))
     return dict(out)
 
 

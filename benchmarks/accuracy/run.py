@@ -41,11 +41,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from scoring import Scorecard, blocking_keys, load_scorecard
+from scoring import Scorecard, load_scorecard, record_keys
 from scoring import tuning as t
 
 REPO = Path(__file__).resolve().parents[2]
-KEY_KINDS = ("hc", "ph", "db", "sx", "nm", "fp", "gp", "fm", "ad")
 
 
 def ssn_field(card: Scorecard) -> dict[str, object]:
@@ -166,13 +165,42 @@ def _card_row(name: str, ssn: bool, method: str, card: Scorecard, vectors: pd.Da
                len(vectors) / score_s, wall_s)
 
 
-def with_keys(frame: pd.DataFrame) -> pd.DataFrame:
+def with_keys(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """The frame with one column per stored key (``s_<kind>_<n>``) and per probe key (``p_<kind>_<n>``),
+    and the columns of each kind."""
     out = frame.copy()
-    keys = [blocking_keys(r) for r in frame.to_dict("records")]
-    for kind in KEY_KINDS:
-        out[f"k_{kind}"] = [next((k for k in ks if k.startswith(kind + ":")), None) for ks in keys]
+    keys = [record_keys(r) for r in frame.to_dict("records")]
+    columns: dict[str, list[str]] = {}
+    for side, which in (("s", 0), ("p", 1)):
+        per_kind = [_by_kind(ks[which]) for ks in keys]
+        for kind in sorted({k for kinds in per_kind for k in kinds}):
+            width = max(len(kinds.get(kind, ())) for kinds in per_kind)
+            for n in range(width):
+                name = f"{side}_{kind}_{n}"
+                out[name] = [kinds[kind][n] if len(kinds.get(kind, ())) > n else None for kinds in per_kind]
+                columns.setdefault(f"{side}_{kind}", []).append(name)
     out["unique_id"] = frame.index
-    return out.reset_index(drop=True)
+    return out.reset_index(drop=True), columns
+
+
+def _by_kind(keys: set[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key in sorted(keys):
+        out.setdefault(key.split(":", 1)[0], []).append(key)
+    return out
+
+
+def blocking_rules(columns: dict[str, list[str]]) -> list[str]:
+    """SQL rules under which a pair meets when one record's probe key is among the other's stored keys,
+    exactly as the service finds candidates: for each kind, every stored column against every probe
+    column, both ways."""
+    rules: list[str] = []
+    for name, stored in columns.items():
+        if name.startswith("s_"):
+            for s in stored:
+                for p in columns.get("p_" + name[2:], []):
+                    rules += [f"l.{s} = r.{p}", f"l.{p} = r.{s}"]
+    return list(dict.fromkeys(rules))
 
 
 def run_splink(name: str, ssn: bool, left: pd.DataFrame, right: pd.DataFrame | None,
@@ -181,8 +209,17 @@ def run_splink(name: str, ssn: bool, left: pd.DataFrame, right: pd.DataFrame | N
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
     start = time.perf_counter()
-    frames = [with_keys(left)] + ([] if right is None else [with_keys(right)])
-    kinds = [f"k_{k}" for k in KEY_KINDS if any(f[f"k_{k}"].notna().any() for f in frames)]
+    keyed = [with_keys(left)] + ([] if right is None else [with_keys(right)])
+    frames = [f for f, _ in keyed]
+    columns: dict[str, list[str]] = {}
+    for _, cols in keyed:
+        for name, names in cols.items():
+            columns[name] = sorted(set(columns.get(name, [])) | set(names))
+    for frame in frames:  # every frame needs every column a rule names
+        for names in columns.values():
+            for name in names:
+                if name not in frame:
+                    frame[name] = None
     comparisons = [
         cl.JaroWinklerAtThresholds("given_name", [0.9, 0.8]), cl.JaroWinklerAtThresholds("family_name", [0.9, 0.8]),
         cl.DamerauLevenshteinAtThresholds("birth_date", [1, 2]),
@@ -192,7 +229,7 @@ def run_splink(name: str, ssn: bool, left: pd.DataFrame, right: pd.DataFrame | N
     if ssn:
         comparisons.append(cl.DamerauLevenshteinAtThresholds("ssn", [1]))
     settings = SettingsCreator(link_type="dedupe_only" if right is None else "link_only", comparisons=comparisons,
-                               blocking_rules_to_generate_predictions=[block_on(k) for k in kinds])
+                               blocking_rules_to_generate_predictions=blocking_rules(columns))
     db = DuckDBAPI()
     linker = Linker([db.register(f) for f in frames], settings, log_level=logging.ERROR)
     linker.training.estimate_probability_two_random_records_match(

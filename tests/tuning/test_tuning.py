@@ -315,7 +315,7 @@ class TestUnsupervisedChoices:
         u = {"given_name": np.array([0.01, 0.04, 0.95]), "birth_date": np.array([0.003, 0.997]),
              "family_name": np.array([0.01, 0.99])}
         pairs = set(zip(vectors["left"], vectors["right"], strict=True))
-        blocks = t.estimate_em_by_blocks(card, vectors, {"db": pairs}, fixed_u=u)
+        blocks = t.estimate_em_by_blocks(card, vectors, {"di": pairs}, fixed_u=u)  # birth date + an initial
         overall = t.estimate_em(card, vectors, fixed_u=u)
         assert blocks.m["given_name"][0] == pytest.approx(0.85, abs=0.15)  # the true m of agreement
         assert blocks.m["family_name"][0] == pytest.approx(0.9, abs=0.15)
