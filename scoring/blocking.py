@@ -35,7 +35,6 @@ KEY_FIELDS: dict[str, tuple[str, ...]] = {
     "dp": ("birth_date", "postal_code"),
     "dc": ("birth_date", "city"),
     "ny": ("given_name", "family_name", "birth_date"),
-    "nd": ("given_name", "family_name", "birth_date"),
     "nc": ("given_name", "family_name", "city"),
     "nm": ("given_name", "family_name"),
     "n0": ("given_name", "family_name"),
@@ -74,9 +73,9 @@ def record_keys(record: Mapping[str, Any]) -> tuple[set[str], set[str]]:
       change of one name (marriage, a nickname with another initial, a typo).
     * ``dp`` birth date + postal area (the first three characters), ``dc`` birth date + city:
       survive a change of both names.
-    * ``ny`` / ``nd`` / ``nc``: the two names' Soundex codes (sorted, so that given and family names
-      crossed over still meet) + birth year / + birth month and day / + city: survive any
-      birth-date error but not all three.
+    * ``ny`` / ``nc``: the two names' Soundex codes (sorted, so that given and family names crossed
+      over still meet) + birth year / + city: ``nc`` survives any birth-date error. (The names + birth
+      month and day found no true pair on FEBRL 2-4 that the other keys missed, so there is none.)
     * ``nm`` / ``n0``: the names alone, for a record without a birth date. Every record is stored
       under ``nm`` (a large block); only a record without a birth date looks ``nm`` up, and it is
       also stored under ``n0``, which a record with a birth date looks up. So a record missing its
@@ -122,7 +121,6 @@ def record_keys(record: Mapping[str, Any]) -> tuple[set[str], set[str]]:
         names = f"{first}|{second}"
         if digits:
             both.add(f"ny:{names}|{digits[:4]}")
-            both.add(f"nd:{names}|{digits[4:]}")
         if place:
             both.add(f"nc:{names}|{place}")
         stored.add(f"nm:{names}")

@@ -276,9 +276,9 @@ class _Plan:
     maxes: tuple[float, ...]  # a field's highest possible points
     hc: int | None
     swap: tuple[int, int] | None
-    # field index -> a's value -> b's value -> (level, points): a field's outcome depends on the two
+    # field index -> a's value -> b's value -> (comparator, level, points): a field's outcome depends on the two
     # values alone (aliases aside), and names, cities and dates recur across a region's feeds
-    memo: tuple[dict[str | None, dict[str | None, tuple[str, float]]], ...]
+    memo: tuple[dict[str | None, dict[str | None, tuple[str, str, float]]], ...]
 
 
 _MEMO_VALUES = 50_000  # distinct values of `a` remembered per field before that field's memo starts over
@@ -320,7 +320,7 @@ class Scorer:
     in every field's points); otherwise the caps are left out of the bound, which stays an upper bound.
     """
 
-    __slots__ = ("card", "a", "values_a", "_plan", "_fixed", "_order", "_free", "_groups")
+    __slots__ = ("card", "a", "values_a", "_plan", "_fixed", "_order", "_free", "_groups", "_memos")
 
     def __init__(self, card: Scorecard, a: Mapping[str, Any]) -> None:
         self.card = card
@@ -336,20 +336,22 @@ class Scorer:
         self._fixed = fixed
         settled = {i for i, _ in fixed}
         order = []
+        memos: list[dict[str | None, tuple[str, str, float]] | None] = [None] * len(card.fields)
         for i in plan.order:
             if i in settled:
                 continue
             spec = card.fields[i]
-            memo: dict[str | None, tuple[str, float]] | None = None
+            memo: dict[str | None, tuple[str, str, float]] | None = None
             if spec.aliases_key is None or not _listed(a.get(spec.aliases_key)):
                 by_a = plan.memo[i]
                 if len(by_a) > _MEMO_VALUES:
                     by_a.clear()
-                memo = by_a.setdefault(self.values_a[i], {})
+                memo = memos[i] = by_a.setdefault(self.values_a[i], {})
             swap_pair = plan.swap if plan.swap is not None and i in plan.swap else None
             order.append((i, maxes[i], plan.group_of.get(i), spec.name, spec.normalize, memo, spec.aliases_key,
                           swap_pair, i == plan.hc, spec))
         self._order = order
+        self._memos = memos
         # the points still possible before any field of b is read: outside the groups, and a group's
         # positive and negative parts (its cap applies to the positive part)
         self._free = sum(m for i, m in enumerate(maxes) if i not in plan.group_of)
@@ -358,8 +360,34 @@ class Scorer:
             self._groups[2 * g + (maxes[i] <= 0)] += maxes[i]
 
     def score(self, b: Mapping[str, Any]) -> PairScore:
-        """`score_pair(card, a, b)`, without normalising `a` again."""
-        return _score(self.card, self.a, self.values_a, b)
+        """`score_pair(card, a, b)`, without normalising `a` again, and with the field outcomes that
+        `bound` (or an earlier candidate) already worked out for the same two values."""
+        card, a, values_a, fields, memos = self.card, self.a, self.values_a, self.card.fields, self._memos
+        values_b = [spec.normalize(b.get(spec.name)) for spec in fields]
+        swapped = _swap_if_names_crossed(card, values_a, values_b)
+        scores: list[FieldScore] = []
+        total = 0.0
+        for i, spec in enumerate(fields):
+            value = values_b[i]
+            memo = memos[i]
+            if memo is not None and spec.aliases_key is not None and _listed(b.get(spec.aliases_key)):
+                memo = None  # b's aliases count too: not an outcome of the two values alone
+            outcome = None if memo is None else memo.get(value)
+            if outcome is None:
+                outcome = field_outcome(spec, values_a[i], value, a, b)
+                if memo is not None and len(memo) < _MEMO_PARTNERS:
+                    memo[value] = outcome
+            comparator, level, points = outcome
+            if i in swapped:
+                comparator += SWAP_SUFFIX
+            scores.append(FieldScore(spec.name, values_a[i], value, comparator, level, points))
+            total += points
+        for cap in _group_caps(card, scores):
+            scores.append(cap)
+            total += cap.points
+        total = round(total, 6)
+        decision, rule = decide(card, total, scores)
+        return PairScore(total, decision, rule, tuple(scores), card.id, card.version)
 
     def bound(self, b: Mapping[str, Any], floor: float) -> tuple[float, bool]:
         """(value, exact): the exact total (rounded like `score_pair`'s) when it may reach `floor`, or
@@ -387,13 +415,12 @@ class Scorer:
                 value = values_b[i]
             if memo is not None and aliases_key is not None and _listed(b.get(aliases_key)):
                 memo = None  # b's aliases count too: not an outcome of the two values alone
-            known = None if memo is None else memo.get(value)
-            if known is None:
-                _, level, p = field_outcome(spec, values_a[i], value, a, b)
+            outcome = None if memo is None else memo.get(value)
+            if outcome is None:
+                outcome = field_outcome(spec, values_a[i], value, a, b)
                 if memo is not None and len(memo) < _MEMO_PARTNERS:
-                    memo[value] = (level, p)
-            else:
-                level, p = known
+                    memo[value] = outcome
+            _, level, p = outcome
             if is_hc and level != MISSING and level != DISAGREE:
                 return math.inf, True
             points[i] = p

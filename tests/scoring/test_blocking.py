@@ -23,7 +23,7 @@ class TestBlockingKeys:
         assert 0 < len(keys) <= 16
         assert {key_kind(key) for key in keys} <= set(KEY_FIELDS)
         assert {"hc:9876543217", "di:19800513|J", "di:19800513|T", "dp:19800513|M5V", "ny:J535|T651|1980",
-                "nd:J535|T651|0513", "ap:12|M140|M5V"} <= keys
+                "ap:12|M140|M5V"} <= keys
 
     def test_no_key_holds_one_common_value_alone(self) -> None:
         """A birth date, a name pair or a street alone would be a block that grows with the region."""
