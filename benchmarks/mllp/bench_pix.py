@@ -131,12 +131,41 @@ def q23(control_id: str, identifier: str, domain: str) -> bytes:
             f"QPD|IHE PIX Query|Q{control_id}|{identifier}^^^{domain}|\rRCP|I").encode()
 
 
+def postal_codes_for(n: int, people_per_postal_code: int) -> int:
+    """How many postal codes `build_records` gives a region of ``n`` records (0: the fixed 1,000)."""
+    return max(1, round(n / 1.75 / people_per_postal_code)) if people_per_postal_code else 0
+
+
+def same_work_records(store: Sequence[tuple[str, str, Patient]], small: int, n: int, seed: int,
+                      codes: int) -> list[tuple[str, str, Patient]]:
+    """``n`` new records that find the same true matches in the store at ``small`` records as in the
+    whole store: half are new copies (in a domain where they have none) of patients all of whose records
+    are among the first ``small``; half are patients with no record at all (residents of the same region)."""
+    rng = random.Random(seed + 2)
+    where: dict[str, list[int]] = {}
+    for i, (ident, _, _) in enumerate(store):
+        where.setdefault(ident.split("-")[0], []).append(i)
+    out: list[tuple[str, str, Patient]] = []
+    for ident, _, p in store[:small]:
+        patient = ident.split("-")[0]
+        places = where.pop(patient, None)
+        if places is None or max(places) >= small or len(places) == len(DOMAINS) or len(out) >= n // 2:
+            continue
+        taken = {int(store[i][0].rsplit("-", 1)[1]) for i in places}
+        d = next(d for d in range(len(DOMAINS)) if d not in taken)
+        out.append((f"{patient}-{d}", DOMAINS[d][0], noisy(p, rng)))
+    for k, p in enumerate(patients(n - len(out), rng, codes)):
+        out.append((f"N{k:07d}-0", DOMAINS[0][0], p))
+    rng.shuffle(out)
+    return out
+
+
 def build_records(n: int, seed: int, people_per_postal_code: int = 0) -> list[tuple[str, str, Patient]]:
     """``n`` records of about n / 1.75 patients; ``people_per_postal_code`` sizes the region's postal codes
     (0: the first generator's fixed 1,000 codes, about 57 patients a code at 100,000 records)."""
     rng = random.Random(seed)
     out: list[tuple[str, str, Patient]] = []
-    codes = max(1, round(n / 1.75 / people_per_postal_code)) if people_per_postal_code else 0
+    codes = postal_codes_for(n, people_per_postal_code)
     for k, p in enumerate(patients(n, rng, codes)):
         if len(out) >= n:
             break
@@ -397,7 +426,15 @@ def bench(backend: str, url: str, args: argparse.Namespace, client: Client) -> N
     store.stop()
     try:
         if len(snapshots) == 2:
+            print("  size comparison, new records of the feed (in the larger store more of them find their "
+                  "other copies, and are scored against them):")
             compare_sizes(store, snapshots, extra, args, client)
+            same = same_work_records(records, args.ab_small, len(extra), args.seed,
+                                     postal_codes_for(len(everything), args.people_per_postal_code))
+            copies = sum(not ident.startswith("N") for ident, _, _ in same)
+            print(f"  size comparison, the same work at both sizes: {copies} new copies of patients whose records "
+                  f"are all in the smaller store, {len(same) - copies} patients seen nowhere")
+            compare_sizes(store, snapshots, same, args, client)
     finally:
         store.drop_copies()
 
