@@ -6,13 +6,16 @@ candidates for scoring when one's probe keys meet the other's stored keys. For m
 sets are the same key. The exception is the name key for a record without a birth date (below).
 
 Each key is prefixed by its kind so keys of different kinds never collide. Every key but the health
-card and the phone joins two pieces of evidence, so that a block holds about the same few people
-however large the region grows. A key built from one common value would grow with the region's
-population:
+card and the phone joins two pieces of evidence, so that a block is a small part of what either piece
+alone would hold. A key built from one common value holds a block that is large from the start and
+grows with the region's population:
 
 * a birth date alone: about 110 people a day in a region of four million;
 * a Soundex name pair alone: hundreds of people;
 * a house number and street alone: the same address in every town.
+
+Blocks of personal details still grow with the population, only far more slowly; the keys scoped to
+a household or a postal code grow only as that place fills up.
 
 Each key survives errors in the fields the others are built from, so a true pair is missed only
 when it differs in nearly everything. `benchmarks/scoring/blocking_quality.py` measures that on FEBRL.
