@@ -38,6 +38,7 @@ KEY_FIELDS: dict[str, tuple[str, ...]] = {
     "dp": ("birth_date", "postal_code"),
     "dc": ("birth_date", "city"),
     "ny": ("given_name", "family_name", "birth_date"),
+    "nd": ("given_name", "family_name", "birth_date"),
     "nc": ("given_name", "family_name", "city"),
     "nm": ("given_name", "family_name"),
     "n0": ("given_name", "family_name"),
@@ -76,9 +77,9 @@ def record_keys(record: Mapping[str, Any]) -> tuple[set[str], set[str]]:
       change of one name (marriage, a nickname with another initial, a typo).
     * ``dp`` birth date + postal area (the first three characters), ``dc`` birth date + city:
       survive a change of both names.
-    * ``ny`` / ``nc``: the two names' Soundex codes (sorted, so that given and family names crossed
-      over still meet) + birth year / + city: ``nc`` survives any birth-date error. (The names + birth
-      month and day found no true pair on FEBRL 2-4 that the other keys missed, so there is none.)
+    * ``ny`` / ``nd`` / ``nc``: the two names' Soundex codes (sorted, so that given and family names
+      crossed over still meet) + birth year / + birth month and day / + city: ``nd`` survives a
+      mistyped year on a record with no address, ``nc`` any birth-date error.
     * ``nm`` / ``n0``: the names alone, for a record without a birth date. Every record is stored
       under ``nm`` (a large block); only a record without a birth date looks ``nm`` up, and it is
       also stored under ``n0``, which a record with a birth date looks up. So a record missing its
@@ -124,6 +125,7 @@ def record_keys(record: Mapping[str, Any]) -> tuple[set[str], set[str]]:
         names = f"{first}|{second}"
         if digits:
             both.add(f"ny:{names}|{digits[:4]}")
+            both.add(f"nd:{names}|{digits[4:]}")
         if place:
             both.add(f"nc:{names}|{place}")
         stored.add(f"nm:{names}")

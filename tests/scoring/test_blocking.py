@@ -23,7 +23,7 @@ class TestBlockingKeys:
         assert 0 < len(keys) <= 16
         assert {key_kind(key) for key in keys} <= set(KEY_FIELDS)
         assert {"hc:9876543217", "di:19800513|J", "di:19800513|T", "dp:19800513|M5V", "ny:J535|T651|1980",
-                "ap:12|M140|M5V"} <= keys
+                "nd:J535|T651|0513", "ap:12|M140|M5V"} <= keys
 
     def test_no_key_holds_one_common_value_alone(self) -> None:
         """A birth date, a name pair or a street alone would be a block that grows with the region."""
@@ -55,6 +55,11 @@ class TestBlockingKeys:
         a = make_record(given_name="Olivia", family_name="Roy", birth_date="2001-01-01", phone=None)
         b = make_record(given_name="Marc", family_name="Tremblay", birth_date="1970-07-07", phone=None)
         assert "ap:12|M140|M5V" in probe_keys(b) & blocking_keys(a)
+
+    def test_a_mistyped_birth_year_meets_on_the_names_without_any_address(self) -> None:
+        a = make_record(phone=None)
+        b = make_record(birth_date="1981-05-13", phone=None, address_line=None, city=None, postal_code=None)
+        assert {key_kind(k) for k in probe_keys(b) & blocking_keys(a)} == {"nd"}
 
     def test_a_birth_date_with_another_initial_and_place_still_meets_on_the_date(self) -> None:
         a = make_record(phone=None, address_line=None)
