@@ -263,6 +263,19 @@ def decide(card: Scorecard, total: float, scores: Sequence[FieldScore]) -> tuple
     return decision, rule
 
 
+def _remembered(spec: FieldSpec, memo: dict[str | None, tuple[str, str, float]] | None, value_a: str | None,
+                value_b: str | None, a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[str, str, float]:
+    """`field_outcome`, read from (and left in) the memo of `a`'s value when the two values alone decide it."""
+    if memo is not None and spec.aliases_key is not None and _listed(b.get(spec.aliases_key)):
+        memo = None  # b's aliases count too: not an outcome of the two values alone
+    outcome = None if memo is None else memo.get(value_b)
+    if outcome is None:
+        outcome = field_outcome(spec, value_a, value_b, a, b)
+        if memo is not None and len(memo) < _MEMO_PARTNERS:
+            memo[value_b] = outcome
+    return outcome
+
+
 _SLACK = 1e-6  # totals are rounded to 6 decimals; a bound this close to a floor is not below it
 
 
@@ -348,8 +361,8 @@ class Scorer:
                     by_a.clear()
                 memo = memos[i] = by_a.setdefault(self.values_a[i], {})
             swap_pair = plan.swap if plan.swap is not None and i in plan.swap else None
-            order.append((i, maxes[i], plan.group_of.get(i), spec.name, spec.normalize, memo, spec.aliases_key,
-                          swap_pair, i == plan.hc, spec))
+            order.append((i, maxes[i], plan.group_of.get(i), spec.name, spec.normalize, memo, swap_pair,
+                          i == plan.hc, spec))
         self._order = order
         self._memos = memos
         # the points still possible before any field of b is read: outside the groups, and a group's
@@ -369,15 +382,7 @@ class Scorer:
         total = 0.0
         for i, spec in enumerate(fields):
             value = values_b[i]
-            memo = memos[i]
-            if memo is not None and spec.aliases_key is not None and _listed(b.get(spec.aliases_key)):
-                memo = None  # b's aliases count too: not an outcome of the two values alone
-            outcome = None if memo is None else memo.get(value)
-            if outcome is None:
-                outcome = field_outcome(spec, values_a[i], value, a, b)
-                if memo is not None and len(memo) < _MEMO_PARTNERS:
-                    memo[value] = outcome
-            comparator, level, points = outcome
+            comparator, level, points = _remembered(spec, memos[i], values_a[i], value, a, b)
             if i in swapped:
                 comparator += SWAP_SUFFIX
             scores.append(FieldScore(spec.name, values_a[i], value, comparator, level, points))
@@ -402,7 +407,7 @@ class Scorer:
         one_cap = caps[0] if len(caps) == 1 else None
         swapped = False
         limit = floor - _SLACK
-        for i, most, g, name, normalize, memo, aliases_key, swap, is_hc, spec in self._order:
+        for i, most, g, name, normalize, memo, swap, is_hc, spec in self._order:
             if swap is None:
                 value = values_b[i] = normalize(b.get(name))
             else:
@@ -413,14 +418,7 @@ class Scorer:
                     _swap_names(x, y, values_a, values_b)
                     swapped = True
                 value = values_b[i]
-            if memo is not None and aliases_key is not None and _listed(b.get(aliases_key)):
-                memo = None  # b's aliases count too: not an outcome of the two values alone
-            outcome = None if memo is None else memo.get(value)
-            if outcome is None:
-                outcome = field_outcome(spec, values_a[i], value, a, b)
-                if memo is not None and len(memo) < _MEMO_PARTNERS:
-                    memo[value] = outcome
-            _, level, p = outcome
+            _, level, p = _remembered(spec, memo, values_a[i], value, a, b)
             if is_hc and level != MISSING and level != DISAGREE:
                 return math.inf, True
             points[i] = p
