@@ -35,10 +35,13 @@ from datetime import date
 from functools import cache, lru_cache
 from typing import Any
 
-from hl7apy import SUPPORTED_LIBRARIES
+from hl7apy import SUPPORTED_LIBRARIES, load_library
+from hl7apy.base_datatypes import TextualDataType
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Segment as _ApySegment
 from hl7apy.parser import parse_field as _apy_parse_field
+from hl7apy.parser import parse_subcomponent as _apy_parse_subcomponent
+from hl7apy.core import is_base_datatype
 
 from api.mllp.acks import Failure, Location, ReplyContext, escape, msa, msh
 from empi.commands import (
@@ -188,10 +191,111 @@ def _references(segment: str, version: str) -> dict[str, Any]:
 _AS_FIELD = {("QPD", 3): ("PID", 3), ("QPD", 4): ("PID", 3), ("MRG", 1): ("MRG", 1)}
 
 
-@lru_cache(maxsize=32768)
 def _parse_components(segment: str, number: int, text: str, version: str, enc: Encoding) -> Components:
-    """hl7apy's parse of one repetition, memoised: values such as authorities, sexes, dates and QPD-4
-    domains repeat across messages, and the result is an immutable tuple."""
+    """hl7apy's parse of one repetition (`_components` of `parse_field`), without building an element tree
+    per message.
+
+    At TOLERANT validation, what hl7apy makes of a repetition depends on its text only through its shape
+    (where the separators are, which values are blank) and the values of leaves whose datatype parses them
+    (NM, DTM, DT, TM, SI): a textual leaf (ST, ID, IS, ...) is kept as written. So hl7apy parses a template of
+    the shape once, each non-blank value replaced by a numbered placeholder (`_shape_plan`, cached), and the
+    message's own values are put where hl7apy placed the placeholders; a leaf of a parsing datatype is parsed
+    by hl7apy on its own (`_typed_leaf`, memoised). Shapes hl7apy treats some other way go through the full
+    parse of the text (`_full_components`). tests/mllp/test_hl7_shapes.py checks both ways agree."""
+    leaves: list[str] = []
+    comps = []
+    for comp in text.split(enc.component):
+        subs = comp.split(enc.subcomponent)
+        for i, leaf in enumerate(subs):
+            if leaf.strip():
+                subs[i] = f"L{len(leaves)}L"
+                leaves.append(leaf)
+        comps.append(enc.subcomponent.join(subs))
+    template = enc.component.join(comps)
+    plan = _shape_plan(segment, number, template, version, enc)
+    if plan is None:
+        return _full_components(segment, number, text, version, enc)
+    esc = enc.escape
+    out = []
+    for comp_plan in plan:
+        values = []
+        for leaf in comp_plan:
+            if leaf.__class__ is int:
+                value = leaves[leaf]
+                values.append(unescape(value, enc) if esc in value else value)
+            elif leaf.__class__ is str:
+                values.append(leaf)
+            else:
+                values.append(_typed_leaf(leaves[leaf[0]], leaf[1], version, enc))
+        out.append(tuple(values))
+    return tuple(out)
+
+
+@lru_cache(maxsize=4096)
+def _shape_plan(segment: str, number: int, template: str, version: str,
+                enc: Encoding) -> tuple[tuple[int | str | tuple[int, str], ...], ...] | None:
+    """Where hl7apy puts each leaf of a shape: per component, per subcomponent, the index of the message's
+    leaf (textual), a blank leaf's own text, or (index, datatype) for a leaf of a parsing base datatype.
+    None when the shape needs the full parse: hl7apy rejected the template, or a parsing datatype sits in a
+    complex component (CX-7's DT in an HD), or a leaf came back other than as it went in."""
+    try:
+        element = _parse_field(segment, number, template, version, enc)
+    except Exception:  # noqa: BLE001 - the full parse of the text decides (and reports) it
+        return None
+    textual = _textual_types(version)
+    plan: list[tuple[int | str | tuple[int, str], ...]] = []
+    found: dict[int, tuple[int | str | tuple[int, str], ...]] = {}
+    width = 0
+    for comp in element.children:
+        pos = _position(comp.name)
+        base = is_base_datatype(comp.datatype, version) if comp.datatype else False
+        subs: dict[int, int | str | tuple[int, str]] = {}
+        for sub in comp.children:
+            value = getattr(sub.value, "value", sub.value)
+            if not isinstance(value, str):
+                return None
+            if not value.strip():
+                leaf: int | str | tuple[int, str] = value
+            elif _PLACEHOLDER.fullmatch(value) is None:
+                return None
+            else:
+                index = int(value[1:-1])
+                datatype = sub.datatype
+                if datatype in textual:
+                    leaf = index
+                elif base and datatype == comp.datatype and len(comp.children) == 1:
+                    leaf = (index, datatype)  # parsed as parse_subcomponents parses a base-datatype component
+                else:
+                    return None
+            subs[_position(sub.name)] = leaf
+        found[pos] = tuple(subs.get(i, "") for i in range(1, max(subs, default=0) + 1)) or ("",)
+        width = max(width, pos)
+    plan = [found.get(i, ("",)) for i in range(1, width + 1)]
+    return tuple(plan)
+
+
+_PLACEHOLDER = re.compile(r"L\d+L")
+
+
+@cache
+def _textual_types(version: str) -> frozenset[str]:
+    """hl7apy's base datatypes that keep a value as written (TextualDataType: ST, ID, IS, TX, FT, ...)."""
+    types = load_library(version).get_base_datatypes()
+    return frozenset(name for name, cls in types.items() if isinstance(cls, type) and issubclass(cls, TextualDataType))
+
+
+@lru_cache(maxsize=32768)
+def _typed_leaf(text: str, datatype: str, version: str, enc: Encoding) -> str:
+    """One leaf of a parsing base datatype (NM, DTM, ...), as hl7apy's parse_subcomponents makes it for a
+    base-datatype component, rendered as `_components` renders it."""
+    sub = _apy_parse_subcomponent(text, None, datatype, version, VALIDATION_LEVEL.TOLERANT, None)
+    value = getattr(sub.value, "value", sub.value)
+    return unescape(value if isinstance(value, str) else sub.to_er7(), enc)
+
+
+@lru_cache(maxsize=4096)
+def _full_components(segment: str, number: int, text: str, version: str, enc: Encoding) -> Components:
+    """hl7apy's parse of one repetition, element tree and all (shapes `_shape_plan` leaves to it)."""
     return _components(_parse_field(segment, number, text, version, enc), enc)
 
 

@@ -436,6 +436,11 @@ def bench(backend: str, url: str, args: argparse.Namespace, client: Client) -> N
                   f"are all in the smaller store, {len(same) - copies} patients seen nowhere")
             compare_sizes(store, snapshots, same, args, client)
     finally:
+        if args.keep_stores and backend == "sqlite":
+            Path(args.keep_stores).mkdir(parents=True, exist_ok=True)
+            for size, path in snapshots.items():
+                shutil.copyfile(path, Path(args.keep_stores) / f"store{size}.db")
+            print(f"  stores kept in {args.keep_stores}: store{{size}}.db for sizes {sorted(snapshots)}")
         store.drop_copies()
 
 
@@ -494,6 +499,8 @@ def main() -> None:
     ap.add_argument("--people-per-postal-code", type=int, default=20,
                     help="patients per postal code (a real region: about 20); 0: the first generator's "
                          "1,000 codes whatever the size (about 57 patients a code at 100,000 records)")
+    ap.add_argument("--keep-stores", metavar="DIR",
+                    help="SQLite: keep the two stores of the size comparison in DIR (store10000.db, ...) for profiling")
     args = ap.parse_args()
     args.window = min(args.window, args.records)
     client = Client(args.client)
