@@ -75,7 +75,7 @@ class Settings:
     idle_timeout: float = 300.0
     read_timeout: float = 30.0
     mllp_workers: int = 8
-    decode_processes: int = 1  # HL7 parsing in forked worker processes (0: in the listener's threads)
+    decode_processes: int = 0  # HL7 parsing in forked worker processes (0: in the listener's threads)
     review_margin: float = 5.0  # a second person within this many points of the best goes to review
     max_candidates: int = 50  # candidate records scored per feed, those sharing the most blocking keys first
     consumers: tuple[Consumer, ...] = ()

@@ -480,7 +480,7 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--window", type=int, default=10_000)
     ap.add_argument("--backends", default="sqlite,postgres")
-    ap.add_argument("--decode-processes", type=int, default=1,
+    ap.add_argument("--decode-processes", type=int, default=0,
                     help="HL7 parse worker processes (0: parse in the database threads)")
     ap.add_argument("--postgres-url", default=os.environ.get("EMPI_TEST_POSTGRES_URL",
                                                              "postgresql://postgres@127.0.0.1:5432/postgres"))
