@@ -18,7 +18,7 @@ from sqlalchemy import Connection, insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from empi.db import _write_lock, driver_execute, json_text, pg_columns
+from empi.db import DriverInsert, _write_lock, driver_execute, json_text, pg_columns
 from empi.models import AuditEvent, utcnow
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ OUTCOME_MAJOR = 12  # internal failure
 SINKS: list[Callable[[Session, AuditEvent], None]] = []
 
 _INSERT = insert(AuditEvent.__table__)  # a constant statement, compiled once
+_ROWS = DriverInsert(AuditEvent.__table__)  # SQLite's hot path: the insert on the driver's cursor
 # PostgreSQL, on the driver's cursor (a feed's and a query's hot path): SQLAlchemy's per-execution work
 # costs more than the insert
 _INSERT_MANY_PG = "INSERT INTO audit_event ({}) VALUES ({})".format(*pg_columns(AuditEvent.__table__))
@@ -54,9 +55,8 @@ def record(session: Session, *, event_type: str, action: str, actor: str, outcom
     }
     if session.get_bind().dialect.name == "postgresql":
         event_id = driver_execute(session, _INSERT_PG, _pg_row(values))[0][0]
-    else:  # a Core insert: the ORM unit of work costs several times more and nothing needs identity tracking
-        key = session.execute(_INSERT, values).inserted_primary_key
-        event_id = key[0] if key else None
+    else:  # not through the ORM (nothing needs identity tracking), nor SQLAlchemy's per-execution work
+        event_id = _ROWS.one(session, values)
     event = AuditEvent(id=event_id, **values)  # transient: for the sinks and the caller
     for sink in SINKS:
         sink(session, event)

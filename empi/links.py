@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from empi.commands import LinkMethod
-from empi.db import driver_execute, json_text, pg_columns
+from empi.db import DriverInsert, driver_execute, json_text, pg_columns
 from empi.models import Link, LinkEvent, Person, SourceRecord, utcnow
 from empi.text import luhn_digit
 
@@ -26,6 +26,12 @@ _INSERT_PERSON = insert(_PERSON)
 _SET_REGIONAL_ID = update(_PERSON).where(_PERSON.c.id == bindparam("pid")).values(regional_id=bindparam("rid"))
 _INSERT_LINK = insert(Link.__table__)
 _INSERT_EVENT = insert(LinkEvent.__table__)
+# SQLite, a record new in this transaction: the same statements on the driver's cursor (SQLAlchemy's
+# per-execution work cost more than each insert)
+_PERSON_ROWS = DriverInsert(_PERSON)
+_LINK_ROWS = DriverInsert(Link.__table__)
+_EVENT_ROWS = DriverInsert(LinkEvent.__table__)
+_SET_REGIONAL_ID_SQLITE = "UPDATE person SET regional_id = ? WHERE id = ?"
 
 
 # PostgreSQL, a record new in this transaction: its link and its history row, and the regional ID of a person
@@ -44,8 +50,11 @@ def new_person(session: Session, *, deferred: bool = False) -> NewPerson:
     ``deferred``: the regional ID is not written here; the caller passes it to the `set_link` that follows
     (``regional_id=``), which writes it (on PostgreSQL for a new record, in its own statement)."""
     now = utcnow()
-    key = session.execute(_INSERT_PERSON, {"is_active": True, "created_at": now, "updated_at": now})
-    person_id = int(key.inserted_primary_key[0])
+    values = {"is_active": True, "created_at": now, "updated_at": now}
+    if session.get_bind().dialect.name == "sqlite":
+        person_id = _PERSON_ROWS.one(session, values)
+    else:
+        person_id = int(session.execute(_INSERT_PERSON, values).inserted_primary_key[0])
     base = f"{person_id:09d}"
     regional_id = base + luhn_digit(base)
     if not deferred:
@@ -77,9 +86,16 @@ def set_link(session: Session, record: SourceRecord, person_id: int, *, method: 
     event = {"record_id": record.id, "action": action, "from_person_id": None, "to_person_id": person_id,
              "method": method.value, "score": score, "scorecard_id": card_id, "scorecard_version": card_version,
              "reason": reason, "actor": actor, "at": now}
-    if fresh and session.get_bind().dialect.name == "postgresql":  # link, history, regional ID: one round trip
+    dialect = session.get_bind().dialect.name
+    if fresh and dialect == "postgresql":  # link, history, regional ID: one round trip
         driver_execute(session, _LINK_NEW_PG, {**values, "record_id": record.id, "breakdown": json_text(breakdown),
                                                **{f"e_{k}": v for k, v in event.items()}, "regional_id": regional_id})
+        return None
+    if fresh and dialect == "sqlite":
+        if regional_id is not None:
+            driver_execute(session, _SET_REGIONAL_ID_SQLITE, (regional_id, person_id))
+        _LINK_ROWS.many(session, [{"record_id": record.id, **values}])
+        _EVENT_ROWS.many(session, [event])
         return None
     if regional_id is not None:
         session.execute(_SET_REGIONAL_ID, {"pid": person_id, "rid": regional_id})

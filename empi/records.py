@@ -10,7 +10,7 @@ from sqlalchemy import JSON, delete, insert, text
 from sqlalchemy.orm import Session
 
 from empi.commands import UNSET, Address, Demographics, PersonName, RecordKey
-from empi.db import driver_execute, json_text, pg_columns
+from empi.db import DriverInsert, driver_execute, json_text, pg_columns
 from empi.errors import InvalidInput
 from empi.models import BlockingKey, RecordName, SourceRecord, utcnow
 from empi.text import lock_id, search_norm
@@ -35,10 +35,13 @@ def get_record(session: Session, key: RecordKey) -> SourceRecord | None:
 
 # Table inserts, not ORM-entity inserts (which go through the ORM's bulk path: ~60 us a statement, not ~20)
 _INSERT_RECORD = insert(SourceRecord.__table__)
-_INSERT_KEYS = insert(BlockingKey.__table__)
 _INSERT_NAMES = insert(RecordName.__table__)
 _RECORD_COLUMNS = tuple(c.key for c in SourceRecord.__table__.columns if c.key != "id")
 _JSON_COLUMNS = frozenset(c.key for c in SourceRecord.__table__.columns if isinstance(c.type, JSON))
+# SQLite: the same inserts on the driver's cursor (SQLAlchemy's per-execution work cost more than the insert)
+_RECORD_ROWS = DriverInsert(SourceRecord.__table__)
+_KEY_ROWS = DriverInsert(BlockingKey.__table__)
+_NAME_ROWS = DriverInsert(RecordName.__table__)
 
 
 def insert_record(session: Session, record: SourceRecord) -> int:
@@ -46,7 +49,11 @@ def insert_record(session: Session, record: SourceRecord) -> int:
 
     Sets and returns ``record.id``; the object stays transient and is only read from afterwards."""
     record.created_at = record.updated_at = utcnow()
-    result = session.execute(_INSERT_RECORD, {name: getattr(record, name) for name in _RECORD_COLUMNS})
+    values = {name: getattr(record, name) for name in _RECORD_COLUMNS}
+    if session.get_bind().dialect.name == "sqlite":
+        record.id = _RECORD_ROWS.one(session, values)
+        return record.id
+    result = session.execute(_INSERT_RECORD, values)
     record.id = int(result.inserted_primary_key[0])
     return record.id
 
@@ -190,14 +197,16 @@ def refresh_search_rows(session: Session, record: SourceRecord, keys: Sequence[s
     if record.status != "active":
         return
     unique_keys = _unique_keys(keys)
-    if unique_keys and session.get_bind().dialect.name == "postgresql":
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if unique_keys and not sqlite:
         session.execute(_INSERT_KEYS_PG, {"rid": record.id, "keys": unique_keys})  # one statement, not one a key
     elif unique_keys:
-        session.execute(_INSERT_KEYS, [{"record_id": record.id, "key": k} for k in unique_keys])
-    names = _search_names(record)
-    if names:
-        session.execute(_INSERT_NAMES, [{"record_id": record.id, "family_norm": f, "given_norm": g, "use": u}
-                                              for (f, g), u in names])
+        _KEY_ROWS.many(session, [{"record_id": record.id, "key": k} for k in unique_keys])
+    names = [{"record_id": record.id, "family_norm": f, "given_norm": g, "use": u} for (f, g), u in _search_names(record)]
+    if names and sqlite:
+        _NAME_ROWS.many(session, names)
+    elif names:
+        session.execute(_INSERT_NAMES, names)
 
 
 def _lock_ids(keys: Iterable[str]) -> list[int]:
