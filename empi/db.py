@@ -179,11 +179,14 @@ class DriverInsert:
         return params
 
     def one(self, session: Session, row: dict[str, Any]) -> int:
-        """Insert one row; its new id."""
+        """Insert one row; its new id (SQLite's last row id, PostgreSQL's RETURNING)."""
         conn = session.connection()
         sql, processors = self._compiled(conn.dialect)
         cursor = conn.connection.driver_connection.cursor()
         try:
+            if conn.dialect.name == "postgresql":
+                cursor.execute(sql + " RETURNING id", self._params(row, processors))
+                return int(cursor.fetchone()[0])
             cursor.execute(sql, self._params(row, processors))
             return int(cursor.lastrowid)
         finally:

@@ -22,7 +22,6 @@ class NewPerson:
 
 
 _PERSON = Person.__table__
-_INSERT_PERSON = insert(_PERSON)
 _SET_REGIONAL_ID = update(_PERSON).where(_PERSON.c.id == bindparam("pid")).values(regional_id=bindparam("rid"))
 _INSERT_LINK = insert(Link.__table__)
 _INSERT_EVENT = insert(LinkEvent.__table__)
@@ -50,11 +49,7 @@ def new_person(session: Session, *, deferred: bool = False) -> NewPerson:
     ``deferred``: the regional ID is not written here; the caller passes it to the `set_link` that follows
     (``regional_id=``), which writes it (on PostgreSQL for a new record, in its own statement)."""
     now = utcnow()
-    values = {"is_active": True, "created_at": now, "updated_at": now}
-    if session.get_bind().dialect.name == "sqlite":
-        person_id = _PERSON_ROWS.one(session, values)
-    else:
-        person_id = int(session.execute(_INSERT_PERSON, values).inserted_primary_key[0])
+    person_id = _PERSON_ROWS.one(session, {"is_active": True, "created_at": now, "updated_at": now})
     base = f"{person_id:09d}"
     regional_id = base + luhn_digit(base)
     if not deferred:
