@@ -64,8 +64,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     # psycopg prepares a statement after 5 runs, so PostgreSQL no longer parses and plans it on every run
     # (a feed's one-statement inserts in empi.records and empi.links are long). A prepared statement may get
     # a generic plan chosen while the tables were small: the blocking-key lookup went from 0.4 ms to 11 ms a
-    # feed at 3,000 records that way, so that one is never prepared (empi.matching passes prepare=False).
-    # The feed's other statements are key lookups and inserts, whose plans don't depend on table sizes.
+    # feed at 3,000 records that way, so its statements are never prepared (empi.matching passes
+    # prepare=False). The feed's other statements are key lookups and inserts, whose plans don't depend on
+    # table sizes.
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
 
 
@@ -145,13 +146,12 @@ class DriverInsert:
     """Whole-row inserts into one table on the DB-API cursor of the session's connection (same transaction),
     each value bound exactly as SQLAlchemy binds it for that column on the session's dialect (its type's
     bind processor: JSON text, DateTime text on SQLite, ...). A column the row leaves out gets its default,
-    or NULL. For a feed's hot path on SQLite: SQLAlchemy's per-execution work for a Core insert (~60-80 us)
-    costs more than the insert itself. Pending ORM changes are not flushed first."""
+    or NULL. For a feed's hot path: SQLAlchemy's per-execution work for a Core insert (~60-80 us) costs more
+    than the insert itself on SQLite. Pending ORM changes are not flushed first."""
 
     def __init__(self, table: Any) -> None:
         self.table = table
-        self.columns = [c for c in table.columns if not (c.primary_key and c.autoincrement is not False
-                                                         and c.key == "id")]
+        self.columns = [c for c in table.columns if c.key != "id"]  # a surrogate id is the database's to give
         self.keys = [c.key for c in self.columns]
         self._defaults = [c.default for c in self.columns]
         self._by_dialect: dict[str, tuple[str, list[Any]]] = {}

@@ -25,8 +25,8 @@ _PERSON = Person.__table__
 _SET_REGIONAL_ID = update(_PERSON).where(_PERSON.c.id == bindparam("pid")).values(regional_id=bindparam("rid"))
 _INSERT_LINK = insert(Link.__table__)
 _INSERT_EVENT = insert(LinkEvent.__table__)
-# SQLite, a record new in this transaction: the same statements on the driver's cursor (SQLAlchemy's
-# per-execution work cost more than each insert)
+# On the driver's cursor (SQLAlchemy's per-execution work cost more than each insert): a new person on
+# either database; a new record's link and history row on SQLite (PostgreSQL has `_LINK_NEW_PG`)
 _PERSON_ROWS = DriverInsert(_PERSON)
 _LINK_ROWS = DriverInsert(Link.__table__)
 _EVENT_ROWS = DriverInsert(LinkEvent.__table__)

@@ -42,9 +42,9 @@ from hl7apy import SUPPORTED_LIBRARIES, load_library
 from hl7apy.base_datatypes import TextualDataType
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Segment as _ApySegment
+from hl7apy.core import is_base_datatype
 from hl7apy.parser import parse_field as _apy_parse_field
 from hl7apy.parser import parse_subcomponent as _apy_parse_subcomponent
-from hl7apy.core import is_base_datatype
 
 from api.mllp.acks import Failure, Location, ReplyContext, escape, msa, msh
 from empi.commands import (
@@ -246,7 +246,6 @@ def _shape_plan(segment: str, number: int, template: str, version: str,
     except Exception:  # noqa: BLE001 - the full parse of the text decides (and reports) it
         return None
     textual = _textual_types(version)
-    plan: list[tuple[int | str | tuple[int, str], ...]] = []
     found: dict[int, tuple[int | str | tuple[int, str], ...]] = {}
     width = 0
     for comp in element.children:
@@ -273,8 +272,7 @@ def _shape_plan(segment: str, number: int, template: str, version: str,
             subs[_position(sub.name)] = leaf
         found[pos] = tuple(subs.get(i, "") for i in range(1, max(subs, default=0) + 1)) or ("",)
         width = max(width, pos)
-    plan = [found.get(i, ("",)) for i in range(1, width + 1)]
-    return tuple(plan)
+    return tuple(found.get(i, ("",)) for i in range(1, width + 1))
 
 
 _PLACEHOLDER = re.compile(r"L\d+L")
