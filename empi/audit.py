@@ -75,8 +75,7 @@ def record_many(session: Session | Connection, events: Sequence[dict[str, Any]])
         for event in events:
             record(session, **event)
         return
-    now = utcnow()
-    rows = [{**_DEFAULTS, "at": now, **event, "patient_ids": list(event.get("patient_ids", ()))} for event in events]
+    rows = _rows(events)
     conn = session.connection() if isinstance(session, Session) else session
     if conn.dialect.name == "postgresql":  # the driver's executemany (psycopg pipelines it)
         conn.exec_driver_sql(_INSERT_MANY_PG, [_pg_row(row) for row in rows])
@@ -117,6 +116,12 @@ def record_now(rt: Runtime, events: Sequence[dict[str, Any]]) -> bool:
     finally:
         lock.release()
     return True
+
+
+def _rows(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Whole audit rows from events (keyword arguments of :func:`record`), stamped with one time."""
+    now = utcnow()
+    return [{**_DEFAULTS, "at": now, **event, "patient_ids": list(event.get("patient_ids", ()))} for event in events]
 
 
 _DEFAULTS: dict[str, Any] = {"outcome": OUTCOME_SUCCESS, "actor_type": "system", "source_address": None,
@@ -179,11 +184,9 @@ def _insert_committed_pg(rt: Runtime, events: Sequence[dict[str, Any]]) -> None:
     """PostgreSQL: the events in one multi-row INSERT on an autocommit connection, which commits (durably,
     as any commit) in the same round trip: a query's audit row costs one round trip, not BEGIN, the
     insert and COMMIT."""
-    now = utcnow()
     params: dict[str, Any] = {}
-    for i, event in enumerate(events):
-        row = _pg_row({**_DEFAULTS, "at": now, **event, "patient_ids": list(event.get("patient_ids", ()))})
-        params.update({f"r{i}_{key}": value for key, value in row.items()})
+    for i, row in enumerate(_rows(events)):
+        params.update({f"r{i}_{key}": value for key, value in _pg_row(row).items()})
     readers = rt.read_sessions.kw["bind"] if rt.read_sessions is not None else rt.engine  # an autocommit pool
     with readers.connect() as conn:
         if readers is rt.engine:
