@@ -19,7 +19,7 @@ from sqlalchemy import Connection, insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from empi.db import DriverInsert, _write_lock, driver_execute, json_text, pg_columns
+from empi.db import DriverInsert, driver_execute, json_text, pg_columns, write_lock
 from empi.models import AuditEvent, utcnow
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def record_now(rt: Runtime, events: Sequence[dict[str, Any]]) -> bool:
     instead of waiting for it."""
     if SINKS or rt.engine.dialect.name != "sqlite":
         return False
-    lock = _write_lock(rt.engine)
+    lock = write_lock(rt.engine)
     if not lock.acquire(blocking=False):
         return False
     try:

@@ -26,6 +26,7 @@ from empi.db import (
     needs_migration,
     sqlite_file,
     unit_of_work,
+    write_lock,
 )
 
 # A change listener runs inside the writing transaction, after the change, with the ids of the
@@ -58,7 +59,7 @@ class Runtime:
         rt = cls(settings=settings, registry=settings.registry, card=card, engine=engine,
                  sessions=make_sessionmaker(engine), read_sessions=make_read_sessionmaker(engine))
         if database_file is not None:
-            rt.checkpointer = WalCheckpointer(database_file)
+            rt.checkpointer = WalCheckpointer(database_file, lock=write_lock(engine))
         if settings.consumers:  # ITI-10: queue update notifications in the outbox
             from empi.notify import on_change
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -83,3 +85,38 @@ def test_a_database_it_cannot_open_leaves_the_thread_stopped_with_a_log_line(tmp
     assert checkpointer.checkpoints == 0
     assert "wal checkpoint thread not started: OperationalError" in caplog.text
     checkpointer.close()  # closing a stopped checkpointer is harmless
+
+
+def _steady_writer(path: Path, lock: threading.RLock | None) -> tuple[int, int]:
+    """3,000 small transactions, each under the write lock (as the service's write units); returns the
+    largest the log grew to, in pages, and the checkpointer's runs under the lock."""
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "wal_autocheckpoint=3000"):
+        writer.execute(f"PRAGMA {pragma}")
+    writer.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB)")
+    checkpointer = WalCheckpointer(str(path), interval=0.005, lock=lock, restart_pages=300)
+    held = lock or threading.RLock()
+    largest = 0
+    try:
+        for _ in range(3000):
+            with held:
+                writer.execute("BEGIN IMMEDIATE")
+                writer.execute("INSERT INTO t (body) VALUES (randomblob(3000))")
+                writer.execute("COMMIT")
+            largest = max(largest, os.path.getsize(f"{path}-wal") // 4096)  # a restarted log reuses the file
+            time.sleep(0)  # between two write units the thread may take the lock, as between two feeds
+    finally:
+        checkpointer.close()
+    assert writer.execute("SELECT count(*) FROM t").fetchone()[0] == 3000
+    writer.close()
+    return largest, checkpointer.catch_ups
+
+
+def test_with_the_write_lock_the_thread_restarts_the_log_before_a_writer_would_checkpoint(tmp_path: Path) -> None:
+    largest, catch_ups = _steady_writer(tmp_path / "locked.db", threading.RLock())
+    assert catch_ups >= 1
+    assert largest < 1500  # restarted soon after 300 pages: the writers' autocheckpoint (3,000 here) never ran
+    # without the lock the log is seldom all copied back while the writer goes on: it grows towards that limit
+    largest, catch_ups = _steady_writer(tmp_path / "unlocked.db", None)
+    assert catch_ups == 0
+    assert largest >= 2000
