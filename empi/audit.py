@@ -170,14 +170,20 @@ class GroupCommit:
 
     def _write(self, batch: list[_Pending]) -> BaseException | None:
         try:
-            if not SINKS and self.rt.engine.dialect.name == "postgresql":
-                _insert_committed_pg(self.rt, [item.event for item in batch])
-                return None
-            with self.rt.write() as session:
-                record_many(session, [item.event for item in batch])
+            commit_many(self.rt, [item.event for item in batch])
         except Exception as exc:  # noqa: BLE001 -- not swallowed: every caller of the batch re-raises it
             return exc
         return None
+
+
+def commit_many(rt: Runtime, events: Sequence[dict[str, Any]]) -> None:
+    """Store ``events`` (as :func:`record_many`) in a transaction of their own, committed on return.
+    PostgreSQL without sinks: one multi-row INSERT on an autocommit connection (`_insert_committed_pg`)."""
+    if not SINKS and rt.engine.dialect.name == "postgresql":
+        _insert_committed_pg(rt, events)
+        return
+    with rt.write() as session:
+        record_many(session, events)
 
 
 def _insert_committed_pg(rt: Runtime, events: Sequence[dict[str, Any]]) -> None:
