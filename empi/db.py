@@ -57,7 +57,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.execute("PRAGMA mmap_size=1073741824")
             # checkpoint every ~40 MB of WAL rather than every 4 MB: a feed dirties pages all over the indexes, and
             # a page rewritten by many commits between two checkpoints is copied back once (feeds 8-13% faster).
-            # With a WalCheckpointer running, the log is restarted long before (at 4,000 pages); this is the
+            # With a WalCheckpointer running, the log is restarted long before (at 5,000 pages); this is the
             # limit when it isn't (another process writing, or the thread stopped).
             cur.execute("PRAGMA wal_autocheckpoint=10000")
             cur.close()
@@ -77,23 +77,22 @@ class WalCheckpointer:
     every ``interval`` seconds, so that feeds seldom pay for that copy inside their commit.
 
     A PASSIVE checkpoint runs on a connection of its own: it never waits for readers or writers, copies
-    what no reader still needs, and sqlite3 releases the GIL while it works. After each run that copied
-    pages, the thread syncs the database file itself.
+    what no reader still needs, and sqlite3 releases the GIL while it works.
 
     Restarting the log. SQLite writes the log from its start again (instead of growing it) when a writer
     begins while every page in the log has been copied back. Under a steady feed the log never stands still
     long enough for that, so without help it grows to the writers' autocheckpoint (10,000 pages), and the
-    writer that crosses it copies the last pages and syncs the database file while its client waits. SQLite
-    syncs the file only when a checkpoint reaches the end of the log, so that sync flushed every page copied
-    since the last one: 37 ms at 100,000 records against 18 ms at 10,000, every ~250 feeds. Here, once the
-    log holds ``restart_pages``, the thread copies and syncs twice more (each round copies what was written
-    during the one before), then holds the store's write ``lock`` for one last PASSIVE run over the few
-    pages left (2-5 ms), and the next writer restarts the log. Without a ``lock`` (another process
-    writing, or none given) the writers' autocheckpoint still restarts it.
+    writer that crosses it copies the last pages and syncs the database file while its client waits. A
+    checkpoint syncs the file only when it reaches the end of the log, so that sync flushes every page
+    copied since the last one: 37 ms at 100,000 records against 18 ms at 10,000, every ~250 feeds.
+    Here, once the log holds ``restart_pages``, the thread copies and syncs the file twice more (each round
+    copies what was written during the one before), then holds the store's write ``lock`` for one last
+    PASSIVE run over the few pages left (2-5 ms), and the next writer restarts the log. Without a ``lock``
+    (none given, or another process writing) the writers' autocheckpoint still restarts it.
     """
 
     def __init__(self, path: str, *, interval: float = 0.05, idle_interval: float = 1.0,
-                 lock: threading.RLock | None = None, restart_pages: int = 4000) -> None:
+                 lock: threading.RLock | None = None, restart_pages: int = 5000) -> None:
         self.path, self.interval, self.idle_interval = path, interval, idle_interval
         self.lock, self.restart_pages = lock, restart_pages
         self.checkpoints = 0  # completed runs (tests read it)
@@ -112,12 +111,16 @@ class WalCheckpointer:
         try:
             fd = os.open(self.path, os.O_RDONLY)
             last, wait = None, self.interval
+            # the log's pages after the last catch-up: if a reader keeps the log from restarting, the
+            # next catch-up waits for another restart_pages, rather than pausing the writers every round
+            after = 0
             while not self._stop.wait(wait):
                 state = self.checkpoint(conn)
-                if state is not None and state != last:
-                    os.fdatasync(fd)  # a copied page is synced now, not by the checkpoint that ends the log
-                    if self.lock is not None and state[0] >= self.restart_pages:
+                if state is not None and self.lock is not None:
+                    after = 0 if state[0] < after else after  # restarted since
+                    if state[0] >= after + self.restart_pages:
                         state = self._catch_up(conn, fd, self.lock)
+                        after = state[0] if state is not None else 0
                 wait = self.interval if state != last else self.idle_interval  # an idle service: wake seldom
                 last = state
             self.checkpoint(conn)
