@@ -136,7 +136,7 @@ class WalCheckpointer:
         state = None
         for _ in range(2):
             state = self.checkpoint(conn)
-            os.fdatasync(fd)
+            _datasync(fd)
         if not lock.acquire(timeout=1.0):  # a long write unit: try again next round
             return state
         try:
@@ -159,6 +159,9 @@ class WalCheckpointer:
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+_datasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
 
 
 def sqlite_file(url: str) -> str | None:
