@@ -117,7 +117,8 @@ class WalCheckpointer:
             while not self._stop.wait(wait):
                 state = self.checkpoint(conn)
                 if state is not None and self.lock is not None:
-                    after = 0 if state[0] < after else after  # restarted since
+                    if state[0] < after:  # the log restarted since
+                        after = 0
                     if state[0] >= after + self.restart_pages:
                         state = self._catch_up(conn, fd, self.lock)
                         after = state[0] if state is not None else 0
