@@ -151,6 +151,14 @@ class WalCheckpointer:
         """One PASSIVE checkpoint: (pages in the log, pages copied back), None when it could not run."""
         try:
             _busy, log_pages, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if log_pages < 0:
+                # not in WAL mode as this connection last saw the file. Opened before the service switched a new
+                # database to WAL (`empi migrate` creates it with a rollback journal), it would answer so for
+                # ever: a read makes it look at the file again.
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                _busy, log_pages, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if log_pages < 0:
+                    return None
         except sqlite3.Error as exc:  # busy or locked: the next round tries again
             log.debug("wal checkpoint skipped: %s", type(exc).__name__)
             return None
