@@ -19,7 +19,7 @@ from sqlalchemy import Connection, insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from empi.db import DriverInsert, driver_execute, json_text, pg_columns, write_lock
+from empi.db import DriverInsert, driver_execute, json_text, pg_columns, session_connection, write_lock
 from empi.models import AuditEvent, utcnow
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def record_many(session: Session | Connection, events: Sequence[dict[str, Any]])
             record(session, **event)
         return
     rows = _rows(events)
-    conn = session.connection() if isinstance(session, Session) else session
+    conn = session_connection(session)[0] if isinstance(session, Session) else session
     if conn.dialect.name == "postgresql":  # the driver's executemany (psycopg pipelines it)
         conn.exec_driver_sql(_INSERT_MANY_PG, [_pg_row(row) for row in rows])
     else:

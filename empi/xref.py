@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
 
 from empi.commands import CrossReference, CrossReferences, RecordKey
+from empi.db import session_connection
 from empi.errors import UnknownIdentifier
 from empi.models import Link, Person, SourceRecord
 
@@ -64,8 +65,10 @@ def cross_references(session: Session | Connection, key: RecordKey, *, rt: Runti
 def _xref_rows(session: Session | Connection, key: RecordKey) -> list[Any]:
     """The `_XREF_SQL` rows for `key`, through the DB-API cursor of the session's own connection
     (same transaction, same snapshot)."""
-    conn = session.connection() if isinstance(session, OrmSession) else session
-    raw = conn.connection.driver_connection
+    if isinstance(session, OrmSession):
+        conn, raw = session_connection(session)
+    else:
+        conn, raw = session, session.connection.driver_connection
     postgres = conn.dialect.name == "postgresql"
     cursor = raw.cursor()
     try:
