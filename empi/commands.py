@@ -42,7 +42,7 @@ class PersonName:
     use: str | None = None  # HL7 table 0200: L legal, M maiden, A alias, D display ...
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass(slots=True)
@@ -56,7 +56,7 @@ class Address:
     use: str | None = None  # H home, M mailing, ...
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass(slots=True)
@@ -69,7 +69,7 @@ class OtherIdentifier:
     authority: str | None = None  # the raw authority when it is not a configured domain
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass(slots=True)

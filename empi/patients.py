@@ -20,6 +20,7 @@ from empi.commands import (
 from empi.errors import Conflict, InvalidInput, UnknownAuthority, UnknownIdentifier
 from empi.models import Link, Person, SourceRecord
 from empi.records import (
+    NewRecord,
     apply_demographics,
     get_record,
     insert_new_record,
@@ -63,9 +64,9 @@ def register(session: Session, cmd: RegisterSourceRecord, *, rt: Runtime) -> Fee
         raise Conflict("the identifier was merged into another and may not be used again", field="identifier")
     created = record is None or record.status == "deleted"
     is_new = record is None  # nothing refers to it yet: no keys, link or exclusions to look up
-    if record is None:  # built in memory and inserted with one Core statement below
-        record = SourceRecord(domain=key.domain, identifier=key.identifier, names=[], addresses=[], phones=[],
-                              other_identifiers=[], merged_into_id=None, is_deceased=None)
+    if record is None:  # built in memory and inserted with one statement below
+        record = NewRecord(domain=key.domain, identifier=key.identifier, names=[], addresses=[], phones=[],
+                           other_identifiers=[])
     record.status = "active"
     apply_demographics(record, cmd.demographics)
     # stored under one set of keys, looking candidates up by another (scoring.blocking); a writer locks
@@ -97,8 +98,8 @@ def _result(session: Session, record: SourceRecord, outcome: FeedOutcome, *, sco
                       score=score, review_task_id=task, changed_persons=changed)
 
 
-def _apply_decision(session: Session, record: SourceRecord, decision: matching.Decision, *, rt: Runtime,
-                    actor: str, action: str, fresh: bool = False) -> FeedResult:
+def _apply_decision(session: Session, record: SourceRecord | NewRecord, decision: matching.Decision, *,
+                    rt: Runtime, actor: str, action: str, fresh: bool = False) -> FeedResult:
     card = rt.card
     best = decision.best
     if decision.kind == "link" and best is not None:
@@ -122,7 +123,7 @@ def _apply_decision(session: Session, record: SourceRecord, decision: matching.D
                       score=best.total if best else None, review_task_id=task_id, changed_persons=changed)
 
 
-def _link_new(session: Session, record: SourceRecord, keys: set[str], *, rt: Runtime, actor: str,
+def _link_new(session: Session, record: SourceRecord | NewRecord, keys: set[str], *, rt: Runtime, actor: str,
               fresh: bool = False) -> FeedResult:
     # only what the decision and its link read: candidates that can't reach the lower threshold are
     # dropped on a cheap bound (the best one is still found and kept for the new person's link)
