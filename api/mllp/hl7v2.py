@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import date
 from functools import cache, lru_cache
 from typing import Any
@@ -102,17 +103,20 @@ class Message:
     control_id: str  # raw MSH-10, echoed verbatim in MSA-2
     version: str  # MSH-12.1
     context: ReplyContext
+    # a segment's fields, split once (a feed reads a dozen fields of its PID); not copied by dataclasses.replace
+    _split: dict[str, list[str]] = dataclass_field(default_factory=dict, init=False, repr=False, compare=False)
 
     def segment(self, name: str) -> str | None:
         return next((s for s in self.segments if s[:3] == name), None)
 
     def raw_field(self, segment: str, number: int) -> str:
-        text = self.segment(segment)
-        if text is None:
-            return ""
-        fields = text.split(self.enc.field)
-        if segment == "MSH":
-            fields.insert(1, self.enc.field)  # MSH-1 is the separator itself
+        fields = self._split.get(segment)
+        if fields is None:
+            text = self.segment(segment)
+            fields = [] if text is None else text.split(self.enc.field)
+            if segment == "MSH" and fields:
+                fields.insert(1, self.enc.field)  # MSH-1 is the separator itself
+            self._split[segment] = fields
         return fields[number] if number < len(fields) else ""
 
     def field(self, segment: str, number: int) -> FieldValue:
