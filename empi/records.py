@@ -51,11 +51,12 @@ class NewRecord:
     Read from only once inserted; code that needs the ORM object loads it with ``session.get``."""
 
     __slots__ = tuple(c.key for c in SourceRecord.__table__.columns)
+    _COLUMNS = frozenset(__slots__)
 
     def __init__(self, **values: Any) -> None:
         for name in self.__slots__:
             setattr(self, name, values.get(name))
-        unknown = values.keys() - set(self.__slots__)
+        unknown = values.keys() - self._COLUMNS
         if unknown:
             raise TypeError(f"not a source_record column: {sorted(unknown)}")
 
